@@ -1,0 +1,71 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rodpo.data import EvalSet
+from rodpo.metrics import target_ranks, metrics_from_ranks, summarize, evaluate
+
+
+def test_ranks_by_hand():
+    s = torch.tensor([[-math.inf, 3.0, 1.0, 2.0, 2.0]])
+    # item 3 scores 2.0: item 1 is higher, item 4 ties -> rank 1 + 1 + 1 = 3
+    assert target_ranks(s, torch.tensor([3])).tolist() == [3]
+    assert target_ranks(s, torch.tensor([1])).tolist() == [1]
+    assert target_ranks(s, torch.tensor([2])).tolist() == [4]
+    # all equal: the worst rank, never the best
+    assert target_ranks(torch.tensor([[-math.inf, 0.0, 0.0, 0.0]]), torch.tensor([2])).tolist() == [3]
+    # history masking removes items 1 and 4 but never the target itself
+    assert target_ranks(s, torch.tensor([3]), exclude=torch.tensor([[1, 4, 3]])).tolist() == [1]
+
+
+def test_metric_values_by_hand():
+    pu = metrics_from_ranks([1, 2, 5, 6, 25])
+    assert pu["hr@5"].tolist() == [1, 1, 1, 0, 0]
+    np.testing.assert_allclose(pu["ndcg@5"], [1, 1 / math.log2(3), 1 / math.log2(6), 0, 0])
+    np.testing.assert_allclose(pu["mrr@10"], [1, 0.5, 0.2, 1 / 6, 0])
+    m = summarize(pu)
+    assert m["hr@20"] == pytest.approx(0.8)
+    assert m["ndcg@5"] == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(6)) / 5)
+
+
+class Preset(torch.nn.Module):
+    "A model whose scores are given: user u's history holds u+1 in its last column."
+    def __init__(self, scores):
+        super().__init__()
+        self.s = torch.nn.Parameter(scores)
+    def item_table(self): return None
+    def last_hidden(self, hist): return hist[:, -1] - 1
+    def score(self, h, table):
+        s = self.s[h].clone(); s[:, 0] = -math.inf
+        return s
+
+
+def independent_ndcg(scores, targets, k):
+    "Sort-based reference: position of the target after a stable sort that puts ties ahead of it."
+    out = []
+    for s, t in zip(scores.numpy(), targets.numpy()):
+        items = np.arange(1, len(s))
+        order = sorted(items, key=lambda i: (-s[i], i == t))  # among equal scores the target goes last
+        r = order.index(t) + 1
+        out.append(1 / np.log2(r + 1) if r <= k else 0.0)
+    return float(np.mean(out))
+
+
+def test_evaluate_against_sorting():
+    g = torch.Generator().manual_seed(1)
+    n, v = 500, 80
+    scores = torch.randint(0, 30, (n, v + 1), generator=g).float()
+    targets = torch.randint(1, v + 1, (n,), generator=g)
+    lengths = torch.randint(1, 6, (n,), generator=g)  # histories of various lengths, left-padded
+    hist = torch.zeros(n, 6, dtype=torch.long)
+    for u in range(n):
+        hist[u, 6 - lengths[u]:] = torch.randint(1, v + 1, (int(lengths[u]),), generator=g)
+        hist[u, -1] = u + 1
+    res, pu = evaluate(Preset(scores), EvalSet(hist, targets, torch.arange(n)), batch_size=64)
+    for k in (5, 10, 20):
+        assert res[f"ndcg@{k}"] == pytest.approx(independent_ndcg(scores, targets, k))
+    assert pu["user"].tolist() == list(range(n))  # per-user rows come back in user order
+    assert len(pu) == n and {"rank", "hr@10", "mrr@20"} <= set(pu.columns)
