@@ -37,7 +37,7 @@ class Preset(torch.nn.Module):
         super().__init__()
         self.s = torch.nn.Parameter(scores)
     def item_table(self): return None
-    def last_hidden(self, hist): return hist[:, -1] - 1
+    def last_hidden(self, hist, table=None): return hist[:, -1] - 1
     def score(self, h, table):
         s = self.s[h].clone(); s[:, 0] = -math.inf
         return s

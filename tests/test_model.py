@@ -44,4 +44,4 @@ def test_training_step_reduces_loss():
     for _ in range(30):
         loss = ce_loss(m, x, y); opt.zero_grad(); loss.backward(); opt.step()
     assert loss.item() < first / 2
-    assert m.item_emb.weight.grad[0].abs().sum() == 0  # padding row gets no gradient
+    assert m.items.id_emb.weight.grad[0].abs().sum() == 0  # padding row gets no gradient
