@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from rodpo.data import load_dataset
+from rodpo.data import load_dataset, atomic_write
 from rodpo.model import SASRecConfig
-from rodpo.train import TrainConfig, fit, runs_table, atomic_write
+from rodpo.train import TrainConfig, fit, runs_table
 
 DEFAULT_VARIANTS = (
     "ID|id:sum",

@@ -179,7 +179,7 @@ def test_download_verifies_checksum(isolated, mirror, monkeypatch):
     with pytest.raises(ChecksumError, match="does not match"):
         load_dataset("sports")
     assert not (cache / "s3rec/Sports_and_Outdoors.txt").exists()
-    assert not list((cache / "s3rec").glob("*.part"))  # no partial file left behind
+    assert not list((cache / "s3rec").glob(".*"))  # no temporary file left behind
     # a second load of beauty reads the cache: the server is no longer needed
     monkeypatch.setenv("RODPO_MIRROR", "http://127.0.0.1:9")
     assert load_dataset("beauty").n_users == 22363

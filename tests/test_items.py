@@ -73,3 +73,14 @@ def test_moe_ffn_keeps_active_compute(sci):
         x = torch.tensor([[0, 0, 1, 2, 3], [4, 5, 6, 7, 8]])
         m(x)
         assert sum(calls) == 8 * len(m.blocks)  # 8 real positions per block, padding not routed
+
+
+@pytest.mark.parametrize("mods,fusion", [(("id", "image"), "sum"), (("id", "image"), "sparse_moe"), (("id", "text", "image"), "dense_moe")])
+def test_fresh_multimodal_model_starts_near_uniform(sci, mods, fusion):
+    # a unit-scale item table makes the first logits tens of nats apart; training then stalled (loss above uniform)
+    from rodpo.data import TrainBatches
+    from rodpo.train import ce_loss
+    torch.manual_seed(0)
+    m = SASRec.for_dataset(sci, modalities=mods, fusion=fusion)
+    x, y = next(iter(TrainBatches(sci.sequences, 50, 256).epoch(0)))
+    assert abs(ce_loss(m, x, y).item() - np.log(sci.n_items)) < 0.2
