@@ -23,7 +23,9 @@ def main():
     p.add_argument("--experts", default="4,8,16")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice); 1 steadies timings on a busy machine")
     a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     ds = load_dataset(a.dataset)
     mods = ("id", "text", "image") if {"text", "image"} <= set(ds.features) else ("id", "attributes")
     variants = {"sum": dict(fusion="sum")}
@@ -36,6 +38,7 @@ def main():
     opts = {k: torch.optim.Adam(m.parameters(), 1e-3) for k, m in models.items()}
     batch = next(iter(TrainBatches(ds.sequences, 50, 256, seed=0).epoch(0)))
     users = eval_set(ds, "test").histories[: a.batch]
+    users = users[:, int((users > 0).any(0).int().argmax()):]  # trimmed to the longest history, as in evaluation
     tables = {}
     for k, m in models.items():
         m.eval()
