@@ -63,7 +63,7 @@ def main():
     table.insert(1, "variant", table["run"].map(labels))
     cols = ["valid_ndcg10", "test_ndcg@10", "test_hr@10", "test_mrr@10", "test_ndcg@5", "test_mrr@5"]
     g = table.groupby("variant", sort=False)[cols]
-    summary = g.mean().round(4).astype(str) + " ± " + g.std(ddof=1).round(4).astype(str)
+    summary = g.mean().round(4).astype(str) + " ± " + g.std(ddof=1).fillna(0).round(4).astype(str)  # one seed: ± 0
     summary.insert(0, "seeds", table.groupby("variant", sort=False).size())
     atomic_write(out / "runs.csv", lambda f: table.to_csv(f, index=False))
     atomic_write(out / "summary.csv", lambda f: summary.to_csv(f))
