@@ -1,0 +1,59 @@
+import math
+
+import pytest
+import torch
+
+from rodpo.losses import dpo_loss, negative_weights, reward_margin
+
+
+def test_hand_computed_values():
+    # policy raises the target by 1 and lowers the negative by 1 relative to the reference: margin 2
+    pp, pn, rp, rn = torch.tensor([1.0]), torch.tensor([[-1.0]]), torch.tensor([0.0]), torch.tensor([[0.0]])
+    assert dpo_loss(pp, pn, rp, rn, beta=1.0).item() == pytest.approx(math.log(1 + math.exp(-2)))
+    assert dpo_loss(pp, pn, rp, rn, beta=0.5).item() == pytest.approx(math.log(1 + math.exp(-1)))
+    # two negatives with margins 2 and 0: pairwise averages, S-DPO sums inside the log
+    pn2, rn2 = torch.tensor([[-1.0, 1.0]]), torch.zeros(1, 2)
+    assert dpo_loss(pp, pn2, rp, rn2, 1.0).item() == pytest.approx((math.log(1 + math.exp(-2)) + math.log(2)) / 2)
+    assert dpo_loss(pp, pn2, rp, rn2, 1.0, "sdpo").item() == pytest.approx(math.log(1 + math.exp(-2) + 1))
+    assert reward_margin(pp, pn2, rp, rn2).item() == pytest.approx(1.0)
+
+
+def test_only_relative_logits_matter():
+    # adding a constant to all of a model's logits (a change of the softmax normaliser) changes nothing
+    g = torch.Generator().manual_seed(0)
+    pp, rp, pn, rn = torch.randn(6, generator=g), torch.randn(6, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    for form in ("pairwise", "sdpo"):
+        a = dpo_loss(pp, pn, rp, rn, 0.3, form)
+        b = dpo_loss(pp + 5.0, pn + 5.0, rp - 2.0, rn - 2.0, 0.3, form)
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("form", ["pairwise", "sdpo"])
+def test_gradients_match_float64_autograd(form):
+    g = torch.Generator().manual_seed(1)
+    pp = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
+    pn = torch.randn(5, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    rp, rn = torch.randn(5, dtype=torch.float64, generator=g), torch.randn(5, 3, dtype=torch.float64, generator=g)
+    dpo_loss(pp, pn, rp, rn, 0.7, form).sum().backward()
+    torch.testing.assert_close(pn.grad.abs(), negative_weights(pp.detach(), pn.detach(), rp, rn, 0.7, form))
+    # the target is pushed up by exactly what the negatives are pushed down
+    torch.testing.assert_close(pp.grad, -pn.grad.sum(1))
+    assert (pp.grad < 0).all()
+
+
+@pytest.mark.parametrize("form", ["pairwise", "sdpo"])
+def test_finite_for_extreme_logits(form):
+    big = torch.tensor([1e35, -1e35, 0.0])
+    pn = torch.tensor([[-1e35, 1e35], [1e35, -1e35], [0.0, 1e-30]])
+    x = big.clone().requires_grad_()
+    out = dpo_loss(x, pn, torch.zeros(3), torch.zeros(3, 2), 50.0, form)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+
+
+def test_bad_arguments():
+    z = torch.zeros(1)
+    with pytest.raises(ValueError, match="form='dpo'"):
+        dpo_loss(z, z[:, None], z, z[:, None], form="dpo")
+    with pytest.raises(ValueError, match="beta=0"):
+        dpo_loss(z, z[:, None], z, z[:, None], beta=0)
