@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rodpo.data import load_dataset, SeqDataset, TrainBatches
+from rodpo.dpo import DPOConfig, FutureIndex, fit_dpo, _histories
+from rodpo.model import SASRecConfig
+from rodpo.negatives import SamplerConfig
+from rodpo.train import TrainConfig, fit
+
+
+def quiet(*a): pass
+
+
+@pytest.fixture(scope="module")
+def setup(shared_data, tmp_path_factory):
+    b = load_dataset("beauty", shared_data)
+    small = SeqDataset("beauty[:1500]", b.sequences[:1500], b.n_items)
+    ref = tmp_path_factory.mktemp("ref")
+    fit(small, TrainConfig(max_epochs=2, progress=False), SASRecConfig(n_items=small.n_items, hidden=16), ref, log=quiet)
+    return small, ref
+
+
+def test_target_source_mapping(shared_data):
+    s = load_dataset("scientific", shared_data)
+    tb = TrainBatches(s.sequences, 50, 128)
+    n = 0
+    for x, y, users, tindex in tb.epoch(0, with_source=True):
+        for r, c in (y > 0).nonzero().tolist():
+            assert s.sequences[int(users[r])][int(tindex[r, c])] == int(y[r, c])
+            assert s.sequences[int(users[r])][int(tindex[r, c]) - 1] == int(x[r, c])
+            n += 1
+    assert n == tb.n_targets
+
+
+def test_future_index_against_brute_force():
+    g = np.random.default_rng(0)
+    seqs = [g.integers(1, 30, size=g.integers(3, 20)) for _ in range(50)]
+    fi = FutureIndex(seqs)
+    users = torch.as_tensor(g.integers(0, 50, 200))
+    tidx = torch.as_tensor([int(g.integers(0, len(seqs[u]))) for u in users.tolist()])
+    neg = torch.as_tensor(g.integers(1, 30, (200, 3)))
+    got = fi.mask(users, tidx, neg)
+    for n in range(200):
+        later = set(seqs[int(users[n])][int(tidx[n]) + 1:].tolist())
+        assert got[n].tolist() == [int(i) in later for i in neg[n].tolist()]
+
+
+def test_histories_are_causal():
+    x = torch.tensor([[0, 4, 5, 6]]); y = torch.tensor([[0, 5, 6, 7]])
+    h = _histories(x, y > 0)
+    assert h.tolist() == [[0, 4, 0, 0], [0, 4, 5, 0], [0, 4, 5, 6]]
+
+
+def test_dpo_run_writes_diagnostics_and_is_reproducible(setup, tmp_path):
+    small, ref = setup
+    cfg = DPOConfig(str(ref), sampler=SamplerConfig("topk_stochastic", m=2, K=10, exclude_history=True), max_epochs=1,
+                    eval_every=5, progress=False)
+    a = fit_dpo(small, cfg, tmp_path / "a", log=quiet)
+    b = fit_dpo(small, cfg, tmp_path / "b", log=quiet)
+    assert a["test"] == b["test"]
+    da = json.loads((tmp_path / "a/diagnostics.json").read_text())
+    db = json.loads((tmp_path / "b/diagnostics.json").read_text())
+    assert da == db and len(da) == a["steps"]
+    assert {"false_negative_rate", "false_negative_grad_share", "negative_rank", "reward_margin", "loss"} <= set(da[0])
+    assert all(d["negative_rank"] <= 11 for d in da)  # drawn from the top-10 pool (ties may add one)
+    assert fit_dpo(small, cfg, tmp_path / "a", log=quiet) == a  # finished runs are reused
+    with pytest.raises(ValueError, match="another configuration"):
+        fit_dpo(small, DPOConfig(str(ref), beta=0.5, max_epochs=1, eval_every=5, progress=False), tmp_path / "a", log=quiet)
+
+
+def test_first_step_loss_is_log2(setup):
+    # policy = reference at the start: every margin is 0, the pairwise loss is log 2
+    from rodpo.dpo import dpo_step
+    from rodpo.negatives import NegativeSampler
+    from rodpo.train import load_checkpoint
+    small, ref = setup
+    policy, reference = load_checkpoint(ref / "best.pt").eval(), load_checkpoint(ref / "best.pt").eval()
+    cfg = DPOConfig(str(ref), sampler=SamplerConfig("hard", m=3))
+    x, y = next(iter(TrainBatches(small.sequences, 50, 64).epoch(0)))
+    with torch.no_grad():
+        loss, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, None)
+    assert loss.item() == pytest.approx(np.log(2), abs=1e-5)
+    assert (d["ranks"][:, 0] <= 2).all()  # the hard negative is the best-scored non-target item
