@@ -27,7 +27,9 @@ def test_resume_matches_uninterrupted_run(small, tmp_path):
     assert resumed["test"] == straight["test"] and resumed["valid"] == straight["valid"]
     hist_a = json.loads((tmp_path / "a/history.json").read_text())
     hist_b = json.loads((tmp_path / "b/history.json").read_text())
-    assert [h["loss"] for h in hist_a] == [h["loss"] for h in hist_b]
+    # logged epoch losses agree to float32 round-off (one CI run saw a 1e-8 relative difference in one epoch's mean
+    # with identical weights after it); the weights, hence every metric above, must match exactly
+    assert [h["loss"] for h in hist_a] == pytest.approx([h["loss"] for h in hist_b], rel=1e-6)
     for f in ("config.json", "best.pt", "last.pt", "metrics.json", "test_per_user.csv"):
         assert (tmp_path / "a" / f).exists()
     assert len((tmp_path / "a/test_per_user.csv").read_text().splitlines()) == small.n_users + 1
