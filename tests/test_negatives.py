@@ -95,3 +95,17 @@ def test_negative_ranks():
 def test_config_errors(kw, msg):
     with pytest.raises(ValueError, match=msg):
         SamplerConfig(**kw)
+
+
+def test_pool_refresh_keeps_pools_for_n_steps():
+    g = torch.Generator().manual_seed(0)
+    smp = NegativeSampler(SamplerConfig("topk_stochastic", m=1, K=3, refresh=2), 50, n_keys=4)
+    targets, keys = torch.tensor([1, 1]), torch.tensor([0, 3])
+    first, second = torch.zeros(2, 51), torch.zeros(2, 51)
+    first[:, 10:13] = 5.0   # pool {10, 11, 12}
+    second[:, 20:23] = 5.0  # pool {20, 21, 22}
+    got = [set(smp(s, targets, generator=g, keys=keys, step=i).flatten().tolist()) for i, s in enumerate([first, second, second, second])]
+    assert got[0] <= {10, 11, 12} and got[1] <= {10, 11, 12}  # step 1: the step-0 pools are still fresh
+    assert got[2] <= {20, 21, 22} and got[3] <= {20, 21, 22}  # step 2: rebuilt from the current scores
+    with pytest.raises(ValueError, match="step"):
+        smp(first, targets, generator=g, keys=keys)

@@ -15,7 +15,7 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one():
     cmds = readme_commands()
     assert len(cmds) == 2, cmds
     main, tests = cmds
-    assert "rodpo-train" in main and "pytest" in tests
+    assert "rodpo-reproduce" in main and "pytest" in tests
     ci_lines = (ROOT / ".ci/run").read_text().splitlines()
     assert tests in ci_lines, "the README's test command must appear verbatim in .ci/run"
     assert main.split(" && ")[:2] == tests.split(" && ")[:2], "both commands install the same way"

@@ -1,0 +1,47 @@
+"""One table of the strategy comparisons of several datasets, for the README.
+
+Usage: python benchmarks/dpo_report.py results/dpo_beauty results/dpo_sports results/dpo_toys results/dpo_scientific [--out results/dpo_all]
+Reads each experiment folder (rodpo.experiment.summarize_experiment), writes <out>.csv (every column) and <out>.md
+(NDCG@5 and MRR@5: mean ± std over seeds, change and Wilcoxon p-value against the reference and against hard,
+false-negative rate), and prints the markdown.
+"""
+import argparse, json
+from pathlib import Path
+
+import pandas as pd
+
+from rodpo.data import atomic_write
+from rodpo.experiment import summarize_experiment, sweep_table
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+")
+    p.add_argument("--out", default="results/dpo_all")
+    a = p.parse_args()
+    tables = []
+    for f in a.folders:
+        s = summarize_experiment(f).reset_index()
+        s.insert(0, "dataset", json.loads((Path(f) / "experiment.json").read_text())["dataset"])
+        tables.append(s)
+    t = pd.concat(tables, ignore_index=True)
+    atomic_write(a.out + ".csv", lambda f: t.to_csv(f, index=False))
+    p_ = lambda v: "" if pd.isna(v) else (f"{v:.2g}" if v >= 0.001 else f"{v:.0e}")
+    rows = []
+    for _, r in t.iterrows():
+        row = dict(dataset=r.dataset, strategy=r.strategy, seeds=r.seeds)
+        for k in ("ndcg@5", "mrr@5"):
+            row[k.upper().replace("@", "@")] = r[k]
+            for base in ("reference", "hard"):
+                if f"{k} vs {base}" in r and isinstance(r[f"{k} vs {base}"], str):
+                    row[f"{k} vs {base} (p)"] = f"{r[f'{k} vs {base}']} ({p_(r[f'{k} p vs {base}'])})"
+                else: row[f"{k} vs {base} (p)"] = ""
+        row["FN rate"] = "" if pd.isna(r.false_negative_rate) else f"{r.false_negative_rate:.2%}"
+        rows.append(row)
+    md = pd.DataFrame(rows).to_markdown(index=False)
+    atomic_write(a.out + ".md", lambda f: Path(f).write_text(md + "\n"))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

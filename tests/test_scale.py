@@ -1,0 +1,89 @@
+"Chunked ranking and top-K over the catalogue: the same results as the full score matrix, in bounded memory."
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rodpo.data import eval_set, load_dataset
+from rodpo.metrics import evaluate, target_ranks, target_ranks_chunked, topk_chunked
+from rodpo.model import SASRec, SASRecConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def beauty(shared_data):
+    return load_dataset("beauty", shared_data)
+
+
+@pytest.fixture(scope="module")
+def model(beauty):
+    torch.manual_seed(0)
+    return SASRec(SASRecConfig.for_dataset(beauty)).eval()  # untrained: speed and rank agreement do not depend on training
+
+
+@pytest.mark.parametrize("split,mask", [("valid", False), ("test", True)])
+def test_evaluate_chunked_equals_full_on_beauty(beauty, model, split, mask):
+    es = eval_set(beauty, split)
+    res_full, pu_full = evaluate(model, es, 2048, mask_history=mask)
+    res_chunk, pu_chunk = evaluate(model, es, 2048, mask_history=mask, item_chunk=3000)  # 12,102 columns: 5 chunks, the last partial
+    assert (pu_full["rank"].to_numpy() == pu_chunk["rank"].to_numpy()).all()
+    assert res_full == res_chunk
+    assert pu_full["rank"].min() >= 1 and pu_full["rank"].max() <= beauty.n_items
+
+
+def test_chunked_ranks_with_exact_ties(beauty, model):
+    "Items with identical embeddings tie exactly: counted against the model on both paths."
+    es = eval_set(beauty, "test")
+    with torch.no_grad():
+        table = model.item_table().clone()
+        table[1:2001] = table[1]  # 2,000 items share one embedding
+        h = model.last_hidden(es.histories[:1500], table)
+    tg = es.targets[:1500].clone(); tg[:500] = torch.randint(1, 2001, (500,))  # a third of the targets inside the tied block
+    full = target_ranks(model.score(h, table), tg)
+    for chunk in (1000, 4096, 20000):
+        assert torch.equal(target_ranks_chunked(h, table, tg, chunk=chunk), full)
+    assert (full[:500] >= 2000).all()  # a target in the block ranks behind all 1,999 items it ties with
+
+
+def test_topk_chunked_equals_topk_on_beauty(beauty, model):
+    es = eval_set(beauty, "test")
+    with torch.no_grad():
+        table = model.item_table()
+        h = model.last_hidden(es.histories[:2000], table)
+        ref_v, ref_i = model.score(h, table).topk(50, dim=1)
+        for chunk in (997, 5000, 100_000):
+            v, i = topk_chunked(h, table, 50, chunk)
+            assert torch.equal(i, ref_i)
+            assert torch.allclose(v, ref_v, rtol=1e-5, atol=1e-6)
+    assert (i > 0).all()
+
+
+def test_chunk_arguments():
+    h, t = torch.randn(3, 4), torch.randn(11, 4)
+    with pytest.raises(ValueError, match="k=11"):
+        topk_chunked(h, t, 11)
+    with pytest.raises(ValueError, match="chunk=0"):
+        topk_chunked(h, t, 3, chunk=0)
+    with pytest.raises(ValueError, match="chunk=0"):
+        target_ranks_chunked(h, t, torch.tensor([1, 2, 3]), chunk=0)
+
+
+def test_scale_benchmark_runs(tmp_path):
+    "The benchmark script end to end on small catalogues: both paths agree, files written."
+    out = tmp_path / "scale"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--sizes", "2000,9000", "--users", "700",
+                        "--batch", "256", "--chunk", "1500", "--full_users_above", "5000", "--full_users", "300", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert res["agreement"]["2000-eval"] == dict(users=700, differing=0, max_rank_difference=0)
+    assert res["agreement"]["9000-eval"]["users"] == 300 and res["agreement"]["9000-eval"]["max_rank_difference"] <= 1
+    assert all(g["other_items"] == 0 for k, g in res["agreement"].items() if k.endswith("topk")) and len(res["rows"]) == 8
+    assert {(x["n_items"], x["path"], x["task"]) for x in res["rows"]} >= {(9000, "chunked", "eval"), (9000, "full", "topk")}
+    assert [x["users"] for x in res["rows"] if x["n_items"] == 9000 and x["path"] == "full"] == [300, 300]
+    assert out.with_suffix(".html").stat().st_size > 1000 and "| 9,000 | chunked | eval |" in out.with_suffix(".md").read_text()
