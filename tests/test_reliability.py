@@ -241,3 +241,46 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(shared_data, tmp_path)
     assert [h["valid_ndcg@10"] for h in ha] == [h["valid_ndcg@10"] for h in hb]
     assert (tmp_path / "killed/test_per_user.csv").read_text() == (tmp_path / "straight/test_per_user.csv").read_text()
     assert not list((tmp_path / "killed").glob(".*.part"))  # temporary files of the killed write are cleaned up
+
+
+_DPO_RUN = """
+import sys
+from rodpo.data import load_dataset
+from rodpo.dpo import DPOConfig, fit_dpo
+from rodpo.negatives import SamplerConfig
+cfg = DPOConfig(sys.argv[2], seed=5, batch_size=16, max_epochs=2, eval_every=4, patience=1000, progress=False,
+                sampler=SamplerConfig("topk_stochastic", m=2, K=10, refresh=3))
+fit_dpo(load_dataset(sys.argv[1]), cfg, sys.argv[3])
+"""
+
+
+def test_dpo_sigkill_then_resume_matches_an_uninterrupted_run(shared_data, tmp_path):
+    # the DPO stage killed at a random point resumes from its last evaluation: the same diagnostics, probes and metrics
+    data = tmp_path / "beauty1000.txt"
+    data.write_text("".join((shared_data / "s3rec/Beauty.txt").read_text().splitlines(keepends=True)[:1000]))
+    from rodpo.data import load_dataset
+    ds = load_dataset(str(data))
+    fit(ds, TrainConfig(max_epochs=2, batch_size=128, progress=False), SASRecConfig(n_items=ds.n_items, hidden=16), tmp_path / "ref", log=quiet)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = lambda out: [sys.executable, "-c", _DPO_RUN, str(data), str(tmp_path / "ref"), str(tmp_path / out)]
+    straight = subprocess.Popen(cmd("straight"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    victim = subprocess.Popen(cmd("killed"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    last, deadline = tmp_path / "killed/last.pt", time.time() + 120
+    while not last.exists():
+        assert victim.poll() is None, victim.communicate()[1].decode()[-2000:]
+        assert time.time() < deadline, "no checkpoint after 120 s"
+        time.sleep(0.02)
+    time.sleep(random.uniform(0, 2.0))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL, "the run ended before it could be killed: make it longer"
+    assert not (tmp_path / "killed/metrics.json").exists()
+    resumed = subprocess.run(cmd("killed"), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed" in resumed.stdout
+    assert straight.wait() == 0, straight.communicate()[1].decode()[-2000:]
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("killed", "straight"))
+    assert a["test"] == b["test"] and a["valid"] == b["valid"] and a["steps"] == b["steps"] and a["best_step"] == b["best_step"]
+    for f in ("diagnostics.json", "probes.json"):
+        assert json.loads((tmp_path / "killed" / f).read_text()) == json.loads((tmp_path / "straight" / f).read_text()), f
+    assert not list((tmp_path / "killed").glob(".*.part"))

@@ -40,6 +40,7 @@ def test_quick_reproduction_through_papermill(shared_data, tmp_path, monkeypatch
     (dict(fusion="mix"), "mix"),
     (dict(seeds=3), "seeds=3 must be a list"),
     (dict(K=0), "K=0"),
+    (dict(quick="false"), "quick='false' must be True or False"),
 ])
 def test_bad_parameters_fail_with_a_clear_message(shared_data, tmp_path, monkeypatch, params, message):
     import papermill as pm
