@@ -1,6 +1,7 @@
 """One table of the strategy comparisons of several datasets, for the README.
 
 Usage: python benchmarks/dpo_report.py results/dpo_beauty results/dpo_sports results/dpo_toys results/dpo_scientific [--out results/dpo_all]
+       [--labels "name 1,name 2,..."]  (the first column, one per folder; default: each experiment's dataset)
 Reads each experiment folder (rodpo.experiment.summarize_experiment), writes <out>.csv (every column) and <out>.md
 (NDCG@5 and MRR@5: mean ± std over seeds, change and Wilcoxon p-value against the reference and against hard,
 false-negative rate), and prints the markdown.
@@ -18,11 +19,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+")
     p.add_argument("--out", default="results/dpo_all")
+    p.add_argument("--labels", default=None, help="comma-separated names of the folders' rows (default: their datasets)")
     a = p.parse_args()
+    labels = a.labels.split(",") if a.labels else [json.loads((Path(f) / "experiment.json").read_text())["dataset"] for f in a.folders]
+    if len(labels) != len(a.folders): p.error(f"--labels names {len(labels)} folders, but {len(a.folders)} were given")
     tables = []
-    for f in a.folders:
+    for f, label in zip(a.folders, labels):
         s = summarize_experiment(f).reset_index()
-        s.insert(0, "dataset", json.loads((Path(f) / "experiment.json").read_text())["dataset"])
+        s.insert(0, "dataset", label)
         tables.append(s)
     t = pd.concat(tables, ignore_index=True)
     atomic_write(a.out + ".csv", lambda f: t.to_csv(f, index=False))

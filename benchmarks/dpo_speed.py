@@ -1,11 +1,12 @@
 """DPO-stage speed against stage 1 on a real dataset, side by side in one process.
 
-Usage: python benchmarks/dpo_speed.py [--dataset beauty] [--strategies topk_stochastic,hard] [--max_steps 0] [--device auto]
+Usage: python benchmarks/dpo_speed.py [--dataset beauty] [--strategies topk_stochastic,hard] [--max_steps 0] [--device auto] [--amp]
 Times one stage-1 training epoch (full-softmax CE) and one DPO epoch per strategy (policy and reference forward, the
 sampler on the batch's own catalogue scores, backward, and the per-step false-negative diagnostics, as in
-`rodpo.dpo.fit_dpo`), each at its stage's default batch size. With --max_steps N > 0 only the first N steps of each
-epoch are timed and the epoch time is extrapolated from the mean step time (marked "extrapolated").
-Prints one JSON object with seconds per epoch and the ratio DPO / stage 1 per strategy.
+`rodpo.dpo.fit_dpo`), each at its stage's default batch size, plus `topk_stochastic` at the stage-1 batch size
+(`dpo_topk_stochastic_batch256`). With --amp, the same stage-1 and topk_stochastic epochs under bfloat16 autocast too
+(`*_amp`). With --repeats R each variant runs R epochs and the fastest counts. With --max_steps N > 0 only the first N steps of each epoch are timed and the epoch time is extrapolated from
+the mean step time (marked "extrapolated"). Prints one JSON object with seconds per epoch and the ratio DPO / stage 1.
 """
 import argparse, copy, json, platform, time
 
@@ -13,27 +14,29 @@ import numpy as np
 import torch
 
 from rodpo.data import load_dataset, eval_set, TrainBatches
-from rodpo.dpo import DPOConfig, FutureIndex, dpo_step, _position_keys
+from rodpo.dpo import DPOConfig, FutureIndex, dpo_step, _position_keys, _step_diagnostics
 from rodpo.metrics import evaluate
 from rodpo.model import SASRec, SASRecConfig
 from rodpo.negatives import SamplerConfig, NegativeSampler
-from rodpo.train import ce_loss, TrainConfig
+from rodpo.train import ce_loss, TrainConfig, autocast
 
 
 def sync(dev):
     if dev.type == "cuda": torch.cuda.synchronize()
 
 
-def timed_epoch(step_fn, batches, max_steps, dev):
-    "Seconds for one epoch (or extrapolated from the first max_steps steps)."
+def timed_epoch(step_fn, batches, max_steps, dev, repeats=1):
+    "Seconds for one epoch (or extrapolated from the first max_steps steps); the fastest of `repeats` epochs."
     n = len(batches) if max_steps <= 0 else min(max_steps, len(batches))
-    it = batches.epoch(0, with_source=True)
-    step_fn(*next(it)); sync(dev)  # warm-up step, not timed
-    t0 = time.perf_counter()
-    for _ in range(n - 1): step_fn(*next(it))
-    sync(dev)
-    per_step = (time.perf_counter() - t0) / max(n - 1, 1)
-    return per_step * len(batches), n < len(batches)
+    best = float("inf")
+    for r in range(repeats):
+        it = batches.epoch(r, with_source=True)
+        step_fn(*next(it)); sync(dev)  # warm-up step, not timed
+        t0 = time.perf_counter()
+        for _ in range(n - 1): step_fn(*next(it))
+        sync(dev)
+        best = min(best, (time.perf_counter() - t0) / max(n - 1, 1))
+    return best * len(batches), n < len(batches)
 
 
 def main():
@@ -43,6 +46,8 @@ def main():
     p.add_argument("--model", default='{"modalities": ["id", "attributes"], "fusion": "sum"}', help="SASRecConfig overrides (JSON)")
     p.add_argument("--max_steps", type=int, default=0, help="time only this many steps per epoch (0 = the whole epoch)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--amp", action="store_true", help="also time bfloat16 autocast variants")
+    p.add_argument("--repeats", type=int, default=1, help="epochs per variant; the fastest counts (the first epoch meets new batch shapes)")
     a = p.parse_args()
     dev = TrainConfig(device=a.device).torch_device()
     ds = load_dataset(a.dataset)
@@ -50,27 +55,35 @@ def main():
     mcfg = SASRecConfig.for_dataset(ds, **json.loads(a.model))
     model = SASRec(mcfg, ds.features, ds.attributes).to(dev)
     out = dict(dataset=a.dataset, device=str(dev), device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
-               torch=torch.__version__, threads=torch.get_num_threads(), model=mcfg.to_dict(), max_steps=a.max_steps, variants={})
+               torch=torch.__version__, threads=torch.get_num_threads(), model=mcfg.to_dict(), max_steps=a.max_steps, repeats=a.repeats, variants={})
 
     tc = TrainConfig()
     b1 = TrainBatches(ds.sequences, mcfg.max_len, tc.batch_size, seed=0)
     per = b1.n_targets / len(b1)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def ce_step(x, y, users, tindex):
-        loss = ce_loss(model, x.to(dev), y.to(dev), per)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    start = copy.deepcopy(model.state_dict())
+    for amp in ([False, True] if a.amp else [False]):
+        model.load_state_dict(start); opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    s1, extrapolated = timed_epoch(ce_step, b1, a.max_steps, dev)
-    out["variants"]["stage1"] = dict(epoch_s=round(s1, 3), steps=len(b1), batch_size=tc.batch_size, extrapolated=extrapolated)
+        def ce_step(x, y, users, tindex):
+            with autocast(dev, amp): loss = ce_loss(model, x.to(dev), y.to(dev), per)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+
+        s, extrapolated = timed_epoch(ce_step, b1, a.max_steps, dev, a.repeats)
+        out["variants"]["stage1" + ("_amp" if amp else "")] = dict(epoch_s=round(s, 3), steps=len(b1), batch_size=tc.batch_size, extrapolated=extrapolated)
+        s1, s1_amp = (s, None) if not amp else (s1, s)
+    model.load_state_dict(start)
 
     reference = copy.deepcopy(model).eval()
     for q in reference.parameters(): q.requires_grad_(False)
     with torch.no_grad(): ref_table = reference.item_table()
     futures, offsets = FutureIndex(ds.sequences), torch.as_tensor(_position_keys(ds.sequences))
     counts = np.bincount(np.concatenate([q[:-2] for q in ds.sequences]), minlength=ds.n_items + 1)
-    for strategy in a.strategies.split(","):
-        cfg = DPOConfig("unused", sampler=SamplerConfig(strategy), ce_weight=1.0, device=a.device)
+    variants = [(s, 128, False, f"dpo_{s}") for s in a.strategies.split(",")] + [("topk_stochastic", 256, False, "dpo_topk_stochastic_batch256")]
+    if a.amp: variants.append(("topk_stochastic", 128, True, "dpo_topk_stochastic_amp"))
+    for strategy, batch_size, amp, name in variants:
+        cfg = DPOConfig("unused", sampler=SamplerConfig(strategy), ce_weight=1.0, device=a.device, batch_size=batch_size, amp=amp)
         policy = copy.deepcopy(reference).train()
         for q in policy.parameters(): q.requires_grad_(True)
         popt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
@@ -83,11 +96,11 @@ def main():
             pu, pi = users[:, None].expand_as(m)[m], tindex[m]
             loss, d = dpo_step(policy, reference, ref_table, sampler, cfg, x.to(dev), y.to(dev), gen, (offsets[pu] + pi).to(dev), 0)
             popt.zero_grad(set_to_none=True); loss.backward(); popt.step()
-            futures.mask(pu, pi, d["negatives"]).float().mean().item()
+            _step_diagnostics(d, futures, pu, pi, dev)
 
-        s2, extrapolated = timed_epoch(dpo, b2, a.max_steps, dev)
-        out["variants"][f"dpo_{strategy}"] = dict(epoch_s=round(s2, 3), steps=len(b2), batch_size=cfg.batch_size, extrapolated=extrapolated,
-                                                  ratio_to_stage1=round(s2 / s1, 3))
+        s2, extrapolated = timed_epoch(dpo, b2, a.max_steps, dev, a.repeats)
+        out["variants"][name] = dict(epoch_s=round(s2, 3), steps=len(b2), batch_size=cfg.batch_size, extrapolated=extrapolated,
+                                     ratio_to_stage1=round(s2 / (s1_amp if amp else s1), 3))  # the amp variant against the amp stage 1
     es = eval_set(ds, "valid", mcfg.max_len)
     ts = []
     for _ in range(3):
