@@ -16,7 +16,7 @@ DPO='{"lr":1e-4,"beta":0.1,"ce_weight":1.0,"form":"pairwise","eval_every":5}'
 ATTR='{"modalities":["id","attributes"],"fusion":"sum"}'
 mkdir -p runs/logs
 for setting in control:false exclude_history:true; do
-  name=${setting%:*} ex=${setting#*:} out=results/dpo_toys_${setting%:*}
+  name=${setting%:*} ex=${setting#*:}; out=results/dpo_toys_$name
   mkdir -p "$out" && cp -r "$REFS"/reference-seed* "$out"/
   for seed in 0 1 2; do
     timeout "$limit" python3 benchmarks/dpo_experiment.py --dataset toys --seeds "$seed" --strategies hard,topk_stochastic --out "$out" \

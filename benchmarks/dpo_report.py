@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from rodpo.data import atomic_write
-from rodpo.experiment import summarize_experiment, sweep_table
+from rodpo.experiment import summarize_experiment
 
 
 def main():

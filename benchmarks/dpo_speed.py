@@ -60,9 +60,7 @@ def main():
     tc = TrainConfig()
     b1 = TrainBatches(ds.sequences, mcfg.max_len, tc.batch_size, seed=0)
     per = b1.n_targets / len(b1)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    start = copy.deepcopy(model.state_dict())
+    start, stage1_s = copy.deepcopy(model.state_dict()), {}  # stage-1 epoch seconds by amp
     for amp in ([False, True] if a.amp else [False]):
         model.load_state_dict(start); opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -72,7 +70,7 @@ def main():
 
         s, extrapolated = timed_epoch(ce_step, b1, a.max_steps, dev, a.repeats)
         out["variants"]["stage1" + ("_amp" if amp else "")] = dict(epoch_s=round(s, 3), steps=len(b1), batch_size=tc.batch_size, extrapolated=extrapolated)
-        s1, s1_amp = (s, None) if not amp else (s1, s)
+        stage1_s[amp] = s
     model.load_state_dict(start)
 
     reference = copy.deepcopy(model).eval()
@@ -100,7 +98,7 @@ def main():
 
         s2, extrapolated = timed_epoch(dpo, b2, a.max_steps, dev, a.repeats)
         out["variants"][name] = dict(epoch_s=round(s2, 3), steps=len(b2), batch_size=cfg.batch_size, extrapolated=extrapolated,
-                                     ratio_to_stage1=round(s2 / (s1_amp if amp else s1), 3))  # the amp variant against the amp stage 1
+                                     ratio_to_stage1=round(s2 / stage1_s[amp], 3))  # the amp variant against the amp stage 1
     es = eval_set(ds, "valid", mcfg.max_len)
     ts = []
     for _ in range(3):

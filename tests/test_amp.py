@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from rodpo.data import load_dataset, SeqDataset
-from rodpo.dpo import DPOConfig, fit_dpo, dpo_step
+from rodpo.dpo import DPOConfig, fit_dpo
 from rodpo.model import SASRec, SASRecConfig
-from rodpo.negatives import SamplerConfig, NegativeSampler
+from rodpo.negatives import SamplerConfig
 from rodpo.train import TrainConfig, fit, ce_loss, autocast
 
 
