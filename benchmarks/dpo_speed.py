@@ -1,12 +1,14 @@
 """DPO-stage speed against stage 1 on a real dataset, side by side in one process.
 
 Usage: python benchmarks/dpo_speed.py [--dataset beauty] [--strategies topk_stochastic,hard] [--max_steps 0] [--device auto] [--amp]
-Times one stage-1 training epoch (full-softmax CE) and one DPO epoch per strategy (policy and reference forward, the
-sampler on the batch's own catalogue scores, backward, and the per-step false-negative diagnostics, as in
+Times one stage-1 training epoch (full-softmax CE) and one DPO epoch per strategy (policy forward, the reference's hidden
+states read from the cache `rodpo.dpo.fit_dpo` builds (the one-off pass that builds it is timed apart: `reference_cache`),
+the sampler on the batch's own catalogue scores, backward, and the per-step false-negative diagnostics, as in
 `rodpo.dpo.fit_dpo`), each at its stage's default batch size, plus `topk_stochastic` at the stage-1 batch size
 (`dpo_topk_stochastic_batch256`). With --amp, the same stage-1 and topk_stochastic epochs under bfloat16 autocast too
-(`*_amp`). With --repeats R each variant runs R epochs and the fastest counts. With --max_steps N > 0 only the first N steps of each epoch are timed and the epoch time is extrapolated from
-the mean step time (marked "extrapolated"). Prints one JSON object with seconds per epoch and the ratio DPO / stage 1.
+(`*_amp`). With --repeats R each variant runs R epochs and the fastest counts. With --max_steps N > 0 only the first N
+steps of each epoch are timed and the epoch time is extrapolated from the mean step time (marked "extrapolated").
+Prints one JSON object with seconds per epoch and the ratio DPO / stage 1.
 """
 import argparse, copy, json, platform, time
 
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 
 from rodpo.data import load_dataset, eval_set, TrainBatches
-from rodpo.dpo import DPOConfig, FutureIndex, dpo_step, _position_keys, _step_diagnostics
+from rodpo.dpo import DPOConfig, FutureIndex, dpo_step, reference_hidden, _position_keys, _step_diagnostics
 from rodpo.metrics import evaluate
 from rodpo.model import SASRec, SASRecConfig
 from rodpo.negatives import SamplerConfig, NegativeSampler
@@ -48,7 +50,9 @@ def main():
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action="store_true", help="also time bfloat16 autocast variants")
     p.add_argument("--repeats", type=int, default=1, help="epochs per variant; the fastest counts (the first epoch meets new batch shapes)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     dev = TrainConfig(device=a.device).torch_device()
     ds = load_dataset(a.dataset)
     torch.manual_seed(0)
@@ -76,6 +80,9 @@ def main():
     reference = copy.deepcopy(model).eval()
     for q in reference.parameters(): q.requires_grad_(False)
     with torch.no_grad(): ref_table = reference.item_table()
+    sync(dev); t0 = time.perf_counter()
+    ref_hidden = reference_hidden(reference, ref_table, ds.sequences)  # once per run, as fit_dpo does (fp32: the amp variant's steps read it too)
+    sync(dev); out["variants"]["reference_cache"] = dict(seconds=round(time.perf_counter() - t0, 3), megabytes=round(ref_hidden.numel() * 4 / 2**20, 1))
     futures, offsets = FutureIndex(ds.sequences), torch.as_tensor(_position_keys(ds.sequences))
     counts = np.bincount(np.concatenate([q[:-2] for q in ds.sequences]), minlength=ds.n_items + 1)
     variants = [(s, 128, False, f"dpo_{s}") for s in a.strategies.split(",")] + [("topk_stochastic", 256, False, "dpo_topk_stochastic_batch256")]
@@ -92,7 +99,8 @@ def main():
         def dpo(x, y, users, tindex):
             m = y > 0
             pu, pi = users[:, None].expand_as(m)[m], tindex[m]
-            loss, d = dpo_step(policy, reference, ref_table, sampler, cfg, x.to(dev), y.to(dev), gen, (offsets[pu] + pi).to(dev), 0)
+            loss, d = dpo_step(policy, reference, ref_table, sampler, cfg, x.to(dev), y.to(dev), gen, (offsets[pu] + pi).to(dev), 0,
+                               ref_hidden=ref_hidden)
             popt.zero_grad(set_to_none=True); loss.backward(); popt.step()
             _step_diagnostics(d, futures, pu, pi, dev)
 

@@ -1,6 +1,6 @@
 """RecBole's SASRec and rodpo's stage-1 SASRec side by side on the same data, split, architecture and machine.
 
-    python benchmarks/recbole_compare.py [--dataset beauty] [--max_epochs 200] [--time_budget 600] [--threads 1]
+    python benchmarks/recbole_compare.py [--dataset beauty] [--max_epochs 200] [--time_budget 600] [--threads 1] [--resume]
 
 One run: builds RecBole its own virtual environment (default data/recbole-venv; RecBole 1.2.1 needs older numpy,
 pandas and scipy than rodpo), exports the dataset with `rodpo.recbole.to_recbole` (pre-split benchmark files, so
@@ -8,7 +8,9 @@ RecBole reads exactly rodpo's leave-one-out split), then trains RecBole's SASRec
 each in its own process (peak RSS per system), with full-softmax cross-entropy, the same architecture and optimiser,
 early stopping on validation NDCG@10 with the same patience. Both evaluate by full ranking over the whole catalogue
 without masking history items. `--time_budget` (seconds, per system) stops training early: numbers from a run cut by
-the budget are marked `truncated`, and its test metrics come from the best epoch seen so far.
+the budget are marked `truncated`, and its test metrics come from the best epoch seen so far. Both trainings save their
+state after every epoch, so `--resume` continues them (after a time budget, a crash or on another day) where they stopped;
+a RecBole epoch on Beauty takes about 300 CPU seconds, so its run to early stopping spans several invocations on a CPU.
 
 Writes results/benchmarks/recbole_<dataset>.json and .md and prints the JSON.
 """
@@ -21,7 +23,8 @@ RECBOLE_PINS = ["recbole==1.2.1", "numpy<1.27", "pandas<2.3", "scipy<1.14"]
 # setuptools<70 is not pinned: torch 2.13 requires setuptools>=77.0.3, and pip refuses the pair (ResolutionImpossible).
 
 RECBOLE_DRIVER = r'''
-import json, resource, sys, time, copy
+import json, os, random, resource, sys, time, copy
+import numpy as np
 args = json.loads(sys.argv[1])
 import torch
 torch.set_num_threads(args["threads"])
@@ -41,8 +44,17 @@ sizes = dict(n_items_with_padding=dataset.item_num, n_users_with_padding=dataset
 model = SASRec(config, train_data.dataset).to(config["device"])
 trainer = Trainer(config, model)
 best, best_epoch, bad, best_state, history = -1.0, 0, 0, None, []
+state_file = args["state"]  # everything needed to continue after the last finished epoch, rewritten atomically each epoch
+if args["resume"] and os.path.exists(state_file):
+    st = torch.load(state_file, weights_only=False)
+    model.load_state_dict(st["model"]); trainer.optimizer.load_state_dict(st["optimizer"])
+    train_data.generator.set_state(st["shuffle_rng"]); torch.set_rng_state(st["torch_rng"])
+    random.setstate(st["python_rng"]); np.random.set_state(st["numpy_rng"])
+    best, best_epoch, bad, best_state, history = st["best"], st["best_epoch"], st["bad"], st["best_state"], st["history"]
+    print(f"resumed after epoch {len(history)} from {state_file}", file=sys.stderr, flush=True)
 start = time.perf_counter(); truncated = False
-for epoch in range(args["max_epochs"]):
+for epoch in range(len(history), args["max_epochs"]):
+    if bad >= args["patience"]: break
     t1, c1 = time.perf_counter(), time.process_time()
     loss = trainer._train_epoch(train_data, epoch, show_progress=False)
     t2, c2 = time.perf_counter(), time.process_time()
@@ -55,6 +67,10 @@ for epoch in range(args["max_epochs"]):
         best, best_epoch, bad, best_state = float(score), epoch + 1, 0, copy.deepcopy(model.state_dict())
     else:
         bad += 1
+    torch.save(dict(model=model.state_dict(), optimizer=trainer.optimizer.state_dict(), shuffle_rng=train_data.generator.get_state(),
+                    torch_rng=torch.get_rng_state(), python_rng=random.getstate(), numpy_rng=np.random.get_state(), best=best,
+                    best_epoch=best_epoch, bad=bad, best_state=best_state, history=history), state_file + ".tmp")
+    os.replace(state_file + ".tmp", state_file)
     if bad >= args["patience"]: break
     if time.perf_counter() - start > args["time_budget"]:
         truncated = epoch + 1 < args["max_epochs"]; break
@@ -111,9 +127,12 @@ cfg = TrainConfig(dataset=args["dataset"], seed=0, max_epochs=args["max_epochs"]
 mcfg = SASRecConfig.for_dataset(ds)
 prep = time.perf_counter() - t0
 out = args["out_dir"]
+cpu_file = __import__("pathlib").Path(out)/"cpu_times.json"  # CPU times of the epochs of earlier (resumed) invocations
+if cpu_file.exists(): cpu = json.loads(cpu_file.read_text())
 start = time.perf_counter(); truncated = False; result = None
 while result is None:  # one epoch per call (fit resumes from last.pt), so the time budget is checked between epochs
     result = fit(ds, cfg, mcfg, out, log=lambda m: print(m, file=sys.stderr, flush=True), stop_after=1)
+    cpu_file.write_text(json.dumps(cpu))
     if result is None and time.perf_counter() - start > args["time_budget"]:
         truncated = True; break
 history = json.loads(open(f"{out}/history.json").read())
@@ -159,7 +178,8 @@ def run_driver(python, code, args: dict, log: Path, env=None, cwd=ROOT) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(code)
     t0 = time.perf_counter()
-    with open(log, "w") as err:
+    with open(log, "a") as err:  # appended: a resumed run keeps the log of the invocations before it
+        err.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {python} driver\n"); err.flush()
         r = subprocess.run([str(python), f.name, json.dumps(args)], stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=cwd)
     os.unlink(f.name)
     if r.returncode != 0:
@@ -232,6 +252,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads of each system")
     p.add_argument("--venv", default=str(ROOT/"data"/"recbole-venv"))
     p.add_argument("--out", default=None, help="output stem (default results/benchmarks/recbole_<dataset>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue both trainings from their last finished epoch (state under data/recbole-<dataset>/) and keep the "
+                        "results of a system not run in this invocation; without it every run starts afresh")
     p.add_argument("--only", choices=["recbole", "rodpo", "split"], default=None,
                    help="run one system only, or only check that RecBole reads rodpo's split (written to <out>_split.json)")
     a = p.parse_args(argv)
@@ -245,7 +268,7 @@ def main(argv=None):
     ds = load_dataset(a.dataset)
     m, t = SASRecConfig.for_dataset(ds), TrainConfig()
     to_recbole(ds, work/"atomic"/a.dataset, a.dataset, m.max_len)
-    common = dict(threads=a.threads, max_epochs=a.max_epochs, patience=a.patience,
+    common = dict(threads=a.threads, max_epochs=a.max_epochs, patience=a.patience, resume=a.resume,
                   time_budget=a.time_budget if a.time_budget != float("inf") else 1e18)
     cfg = recbole_config(work/"atomic"/a.dataset, a.dataset, m.max_len) | dict(
         n_layers=m.n_layers, n_heads=m.n_heads, hidden_size=m.hidden, inner_size=m.ffn_mult * m.hidden,
@@ -270,6 +293,14 @@ def main(argv=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     stem = Path(a.out) if a.out else ROOT/"results"/"benchmarks"/f"recbole_{a.dataset}"
     stem.parent.mkdir(parents=True, exist_ok=True)
+    def earlier():  # what an earlier invocation wrote (read again before writing: invocations for each system may overlap)
+        if not (a.resume and stem.with_suffix(".json").exists()): return None
+        before = json.loads(stem.with_suffix(".json").read_text())
+        if before.get("settings") != out["settings"] | dict(time_budget_s=before.get("settings", {}).get("time_budget_s")):
+            raise SystemExit(f"--resume: {stem}.json was written with other settings ({before.get('settings')}); "
+                             "run without --resume to start afresh")
+        return before
+    earlier()  # a mismatch stops here, before any training
     if a.only in (None, "split"):
         try:
             py = ensure_recbole_venv(Path(a.venv), work/"install.log")
@@ -285,7 +316,9 @@ def main(argv=None):
     if a.only in (None, "recbole"):
         try:
             py = ensure_recbole_venv(Path(a.venv), work/"install.log")
-            res = run_driver(py, RECBOLE_DRIVER, common | dict(config=cfg), work/"recbole.log", env, cwd=work)  # RecBole writes log/ folders in its cwd
+            state = work/"recbole-state.pt"
+            if not a.resume: state.unlink(missing_ok=True)
+            res = run_driver(py, RECBOLE_DRIVER, common | dict(config=cfg, state=str(state)), work/"recbole.log", env, cwd=work)  # RecBole writes log/ folders in its cwd
             want = dict(n_items_with_padding=ds.n_items + 1, n_users_with_padding=ds.n_users + 1, train_rows=ds.n_interactions - 3 * ds.n_users,
                         valid_rows=ds.n_users, test_rows=ds.n_users)
             if res["sizes"] != want:
@@ -296,11 +329,16 @@ def main(argv=None):
             print(f"recbole_compare: RecBole side failed: {e}", file=sys.stderr)
     if a.only in (None, "rodpo"):
         rodpo_out = work/"rodpo-run"
-        if rodpo_out.exists():
-            import shutil; shutil.rmtree(rodpo_out)  # a fresh run: timings of resumed epochs would be mixed in
+        if rodpo_out.exists() and not a.resume:
+            import shutil; shutil.rmtree(rodpo_out)  # a fresh run
         res = run_driver(sys.executable, RODPO_DRIVER, common | dict(dataset=a.dataset, lr=t.lr, batch_size=t.batch_size,
                          eval_batch_size=t.eval_batch_size, out_dir=str(rodpo_out)), work/"rodpo.log", env)
         out["results"]["rodpo"], out["summary"]["rodpo"] = res, summary(res)
+    before = earlier()
+    for name in ("recbole", "rodpo"):  # keep the results of a system not run in this invocation
+        if before and name not in out["summary"] and name in before.get("summary", {}):
+            out["results"][name], out["summary"][name] = before["results"][name], before["summary"][name]
+    if before and "split_check" not in out and "split_check" in before: out["split_check"] = before["split_check"]
     if {"recbole", "rodpo"} <= set(out["summary"]):
         r, o = out["summary"]["recbole"], out["summary"]["rodpo"]
         out["ratios"] = dict(epoch_time=round(r["epoch_time_median"] / o["epoch_time_median"], 2),
@@ -308,11 +346,13 @@ def main(argv=None):
                              epoch_cpu=round(r["epoch_cpu_median"] / o["epoch_cpu_median"], 2),
                              eval_cpu=round(r["eval_cpu_median"] / o["eval_cpu_median"], 2),
                              peak_rss=round(r["peak_rss_mb"] / o["peak_rss_mb"], 2))
-    stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(f"# RecBole SASRec vs rodpo stage 1 on {a.dataset}\n\n`python benchmarks/recbole_compare.py "
-                                       + " ".join(argv if argv is not None else sys.argv[1:]) + f"` ({a.threads} torch thread(s) each, "
-                                       f"{os.cpu_count()}-core CPU machine)\n\n" + markdown(out)
-                                       + "".join(f"\n{k} failed: {v}\n" for k, v in out["errors"].items()))
+    from rodpo.data import atomic_write
+    text = (f"# RecBole SASRec vs rodpo stage 1 on {a.dataset}\n\n`python benchmarks/recbole_compare.py "
+            + " ".join(argv if argv is not None else sys.argv[1:]) + f"` ({a.threads} torch thread(s) each, {os.cpu_count()}-core CPU machine"
+            + ("; with --resume, the results of earlier invocations are merged in" if a.resume else "") + ")\n\n" + markdown(out)
+            + "".join(f"\n{k} failed: {v}\n" for k, v in out["errors"].items()))
+    for suffix, body in ((".json", json.dumps(out, indent=2) + "\n"), (".md", text)):  # atomically: an interrupted write leaves the old file
+        atomic_write(stem.with_suffix(suffix), lambda p: Path(p).write_text(body))
     print(json.dumps(dict(summary=out["summary"], ratios=out.get("ratios"), errors=out["errors"]), indent=2))
     return 1 if out["errors"] else 0
 

@@ -118,3 +118,40 @@ def test_probes_match_a_direct_computation(setup, tmp_path):
             assert rec["pool_future"][n] == [int(i in later) for i in pool]
             assert rec["negative_future"][n] == [int(i in later) for i in neg]
             assert rec["pool_scores"][n] == sorted(rec["pool_scores"][n], reverse=True)
+
+
+def test_reference_cache_matches_the_reference(setup):
+    # the cached hidden states are the reference's output for each training position, and a DPO step reading them gives the
+    # loss and diagnostics of a step that runs the reference (up to float rounding)
+    from rodpo.dpo import dpo_step, reference_hidden, _position_keys
+    from rodpo.negatives import NegativeSampler
+    from rodpo.train import load_checkpoint
+    small, ref = setup
+    reference = load_checkpoint(ref / "best.pt").eval()
+    policy = load_checkpoint(ref / "best.pt").train()
+    with torch.no_grad(): table = reference.item_table()
+    cache = reference_hidden(reference, table, small.sequences, batch_size=300)
+    assert cache.shape == (sum(len(q) for q in small.sequences), 16)
+    offsets = torch.as_tensor(_position_keys(small.sequences))
+    cfg = DPOConfig(str(ref), sampler=SamplerConfig("topk_stochastic", m=2, K=10))
+    sampler = NegativeSampler(cfg.sampler, small.n_items)
+    n = 0
+    for x, y, users, tindex in TrainBatches(small.sequences, 50, 64, seed=3).epoch(0, with_source=True):
+        m = y > 0
+        keys = offsets[users[:, None].expand_as(m)[m]] + tindex[m]
+        with torch.no_grad(): direct = reference(x, table)[m]
+        torch.testing.assert_close(cache[keys], direct, atol=1e-5, rtol=1e-5)
+        runs = []
+        for hidden in (None, cache):
+            torch.manual_seed(0)  # same dropout in the policy
+            loss, d = dpo_step(policy, reference, table, sampler, cfg, x, y, torch.Generator().manual_seed(1), keys, ref_hidden=hidden)
+            runs.append((loss.item(), d))
+        assert runs[0][0] == pytest.approx(runs[1][0], rel=1e-5)
+        assert torch.equal(runs[0][1]["negatives"], runs[1][1]["negatives"])
+        torch.testing.assert_close(runs[0][1]["margin"], runs[1][1]["margin"], atol=1e-4, rtol=1e-4)
+        n += 1
+        if n == 5: break
+    training = {(u, i) for u, q in enumerate(small.sequences) for i in range(1, len(q) - 2)}  # every training target has a row
+    rows = {int(offsets[u]) + i for u, i in training}
+    assert all(cache[sorted(rows)].abs().sum(1) > 0)
+    assert (cache[sorted(set(range(len(cache))) - rows)] == 0).all()
