@@ -43,7 +43,8 @@ sizes = dict(n_items_with_padding=dataset.item_num, n_users_with_padding=dataset
              train_rows=len(train_data.dataset), valid_rows=len(valid_data.dataset), test_rows=len(test_data.dataset))
 model = SASRec(config, train_data.dataset).to(config["device"])
 trainer = Trainer(config, model)
-best, best_epoch, bad, best_state, history = -1.0, 0, 0, None, []
+best, best_epoch, bad, best_state, history, peak = -1.0, 0, 0, None, [], 0.0
+rss = lambda: max(peak, round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))  # over this and earlier invocations
 state_file = args["state"]  # everything needed to continue after the last finished epoch, rewritten atomically each epoch
 if args["resume"] and os.path.exists(state_file):
     st = torch.load(state_file, weights_only=False)
@@ -51,6 +52,7 @@ if args["resume"] and os.path.exists(state_file):
     train_data.generator.set_state(st["shuffle_rng"]); torch.set_rng_state(st["torch_rng"])
     random.setstate(st["python_rng"]); np.random.set_state(st["numpy_rng"])
     best, best_epoch, bad, best_state, history = st["best"], st["best_epoch"], st["bad"], st["best_state"], st["history"]
+    peak = st.get("peak_rss_mb", 0.0)
     print(f"resumed after epoch {len(history)} from {state_file}", file=sys.stderr, flush=True)
 start = time.perf_counter(); truncated = False
 for epoch in range(len(history), args["max_epochs"]):
@@ -69,7 +71,7 @@ for epoch in range(len(history), args["max_epochs"]):
         bad += 1
     torch.save(dict(model=model.state_dict(), optimizer=trainer.optimizer.state_dict(), shuffle_rng=train_data.generator.get_state(),
                     torch_rng=torch.get_rng_state(), python_rng=random.getstate(), numpy_rng=np.random.get_state(), best=best,
-                    best_epoch=best_epoch, bad=bad, best_state=best_state, history=history), state_file + ".tmp")
+                    best_epoch=best_epoch, bad=bad, best_state=best_state, history=history, peak_rss_mb=rss()), state_file + ".tmp")
     os.replace(state_file + ".tmp", state_file)
     if bad >= args["patience"]: break
     if time.perf_counter() - start > args["time_budget"]:
@@ -81,8 +83,7 @@ test_time = time.perf_counter() - t4
 print(json.dumps(dict(system="recbole", sizes=sizes, prep_time=round(prep, 3), history=history, best_epoch=best_epoch,
                       epochs=len(history), stopped_early=bad >= args["patience"], truncated=truncated,
                       valid_best_ndcg10=best, test={k: float(v) for k, v in test.items()}, test_eval_time=round(test_time, 3),
-                      peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      torch=torch.__version__, recbole=__import__("recbole").__version__)))
+                      peak_rss_mb=rss(), torch=torch.__version__, recbole=__import__("recbole").__version__)))
 '''
 
 SPLIT_DRIVER = r'''
@@ -113,12 +114,24 @@ from rodpo.data import load_dataset, eval_set
 from rodpo.model import SASRecConfig
 from rodpo.train import TrainConfig, fit, final_evaluation
 import rodpo.train as rt
-cpu = dict(train=[], eval=[])  # process CPU seconds of each training loop and each evaluation (less sensitive to other load than wall time)
+from pathlib import Path
+out = Path(args["out_dir"])
+rss = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+cpu = dict(train=[], eval=[], peak_rss_mb=0.0)  # process CPU seconds of each training loop and each evaluation (less sensitive to other load than wall time)
+cpu_file = out/"cpu_times.json"  # with those of earlier (resumed) invocations, and their peak RSS
+if cpu_file.exists() and (out/"history.json").exists():
+    cpu = json.loads(cpu_file.read_text())
+    done = len(json.loads((out/"history.json").read_text()))  # epochs in the last checkpoint: later ones are trained again
+    cpu["train"], cpu["eval"] = cpu["train"][:done], cpu["eval"][:done]
+elif (out/"history.json").exists():
+    sys.exit(f"{out} holds epochs without their CPU times ({cpu_file.name}): run without --resume to start afresh")
 _epoch, _evaluate = rt.TrainBatches.epoch, rt.evaluate
 def epoch(self, *a, **k):
     c0 = time.process_time(); yield from _epoch(self, *a, **k); cpu["train"].append(time.process_time() - c0)
 def evaluate(*a, **k):
-    c0 = time.process_time(); r = _evaluate(*a, **k); cpu["eval"].append(time.process_time() - c0); return r
+    c0 = time.process_time(); r = _evaluate(*a, **k); cpu["eval"].append(time.process_time() - c0)
+    cpu["peak_rss_mb"] = max(cpu["peak_rss_mb"], rss()); cpu_file.write_text(json.dumps(cpu))
+    return r
 rt.TrainBatches.epoch, rt.evaluate = epoch, evaluate
 t0 = time.perf_counter()
 ds = load_dataset(args["dataset"])
@@ -126,19 +139,17 @@ cfg = TrainConfig(dataset=args["dataset"], seed=0, max_epochs=args["max_epochs"]
                   batch_size=args["batch_size"], eval_batch_size=args["eval_batch_size"], device="cpu", progress=False)
 mcfg = SASRecConfig.for_dataset(ds)
 prep = time.perf_counter() - t0
-out = args["out_dir"]
-cpu_file = __import__("pathlib").Path(out)/"cpu_times.json"  # CPU times of the epochs of earlier (resumed) invocations
-if cpu_file.exists(): cpu = json.loads(cpu_file.read_text())
+# With a time budget one epoch per call (fit resumes from last.pt), so that the budget is checked between epochs; without, one call.
+pause = None if args["time_budget"] >= 1e18 else 1
 start = time.perf_counter(); truncated = False; result = None
-while result is None:  # one epoch per call (fit resumes from last.pt), so the time budget is checked between epochs
-    result = fit(ds, cfg, mcfg, out, log=lambda m: print(m, file=sys.stderr, flush=True), stop_after=1)
-    cpu_file.write_text(json.dumps(cpu))
+while result is None:
+    result = fit(ds, cfg, mcfg, out, log=lambda m: print(m, file=sys.stderr, flush=True), stop_after=pause)
     if result is None and time.perf_counter() - start > args["time_budget"]:
         truncated = True; break
 history = json.loads(open(f"{out}/history.json").read())
 if truncated:  # test the best epoch so far, as fit does at the end of a full run
     t4 = time.perf_counter()
-    valid_res, test_res = final_evaluation(__import__("pathlib").Path(out), ds, eval_set(ds, "valid", mcfg.max_len),
+    valid_res, test_res = final_evaluation(out, ds, eval_set(ds, "valid", mcfg.max_len),
                                            torch.device("cpu"), cfg.eval_batch_size)
     test_time = time.perf_counter() - t4
     best_epoch = max(history, key=lambda h: h["valid_ndcg@10"])["epoch"]
@@ -151,7 +162,7 @@ print(json.dumps(dict(system="rodpo", prep_time=round(prep, 3),
                       best_epoch=best_epoch, epochs=len(history), stopped_early=not truncated and len(history) < cfg.max_epochs,
                       truncated=truncated, valid_best_ndcg10=valid_res["ndcg@10"],
                       test={k: test_res[k] for k in ("hr@10", "ndcg@10", "mrr@10")}, test_eval_time=test_time,
-                      peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), torch=torch.__version__)))
+                      peak_rss_mb=max(cpu["peak_rss_mb"], rss()), torch=torch.__version__)))
 '''
 
 
