@@ -21,11 +21,15 @@ from .losses import dpo_loss, negative_weights, reward_margin, FORMS
 from .negatives import SamplerConfig, NegativeSampler, false_negative_mask, _mask_excluded
 from .train import load_checkpoint, save_json, save_torch, seed_everything, rng_state, set_rng_state, METRICS, prepare_run_folder, resolve_device, final_evaluation, RunLock, ChunkedSoftmaxCE
 from .train import world, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast, _zero_loss, chunk_rows
+from .train import Objective, item_counts
 
 # %% auto #0
-__all__ = ['REFERENCE_CACHE_BYTES', 'DPOConfig', 'FutureIndex', 'dpo_step', 'probe_users', 'probe', 'reference_hidden', 'fit_dpo']
+__all__ = ['ANCHORS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'FutureIndex', 'dpo_step', 'probe_users', 'probe', 'reference_hidden',
+           'fit_dpo']
 
 # %% ../nbs/10_dpo.ipynb #b32e9d03
+ANCHORS = ("dropout", "deterministic")
+
 @dataclass
 class DPOConfig:
     "The alignment stage: objective, optimisation, evaluation schedule and negatives (`sampler`)."
@@ -33,12 +37,15 @@ class DPOConfig:
     seed: int = 0  # seeds data order, dropout and negative sampling
     beta: float = 0.1  # DPO inverse temperature
     form: str = "pairwise"  # 'pairwise' or 'sdpo'
-    ce_weight: float = 0.0  # lambda: weight of the full-softmax CE term that anchors the policy
+    ce_weight: float = 0.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run)
+    anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
+    control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
     lr: float = 1e-4  # Adam learning rate
     batch_size: int = 128  # training rows per step
     max_epochs: int = 5  # upper bound on epochs
-    eval_every: int = 50  # steps between validation evaluations (DPO moves within an epoch)
-    patience: int = 5  # evaluations without improvement before stopping
+    eval_every: int | None = None  # steps between validation evaluations; None = once per epoch, at its end
+    patience: int = 2  # evaluations without improvement before stopping
+    min_steps: int = 0  # early stopping cannot end a run before this many steps
     metric: str = "ndcg@10"  # validation metric for early stopping and selection
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # negative strategy
     device: str = "auto"  # 'auto', 'cpu', 'cuda', ...
@@ -57,12 +64,16 @@ class DPOConfig:
         need(is_num(self.beta) and self.beta > 0, f"beta={self.beta!r} must be a finite number > 0")
         need(is_num(self.ce_weight) and self.ce_weight >= 0, f"ce_weight={self.ce_weight!r} must be a finite number >= 0")
         need(is_num(self.lr) and 0 < self.lr < 1, f"lr={self.lr!r} must be a number in (0, 1), e.g. 1e-4")
-        for k in ("batch_size", "max_epochs", "eval_every", "patience"):
+        for k in ("batch_size", "max_epochs", "patience"):
             need(is_int(getattr(self, k)) and getattr(self, k) >= 1, f"{k}={getattr(self, k)!r} must be a positive integer")
+        need(self.eval_every is None or (is_int(self.eval_every) and self.eval_every >= 1),
+             f"eval_every={self.eval_every!r} must be a positive integer (steps) or None (once per epoch)")
+        need(is_int(self.min_steps) and self.min_steps >= 0, f"min_steps={self.min_steps!r} must be an integer >= 0")
+        need(self.anchor in ANCHORS, f"anchor={self.anchor!r} is not one of {ANCHORS}")
         need(self.metric in METRICS, f"metric={self.metric!r} is not one of {', '.join(METRICS)}")
         need(isinstance(self.device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
              f"device={self.device!r} must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
-        for k in ("amp", "progress"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
+        for k in ("amp", "progress", "control"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
 
     def torch_device(self): return resolve_device(self.device)
 
@@ -102,13 +113,34 @@ def _histories(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (x[:, None, :] * causal[None]).flatten(0, 1)[m.flatten()]
 
 def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, generator, keys=None, step=None, chunk: int | None = None, denom=None,
-             ref_hidden=None):
-    """Loss and diagnostics of one batch: (loss tensor, dict of per-position tensors). `keys` (positions' ids) and `step` feed pool reuse;
+             ref_hidden=None, objective: Objective | None = None):
+    """Loss and diagnostics of one batch: (loss tensor, dict of per-position tensors, None for the `continue` arm). `keys` (positions' ids) and `step` feed pool reuse;
     `chunk` rows of catalogue logits at a time (default `rodpo.train.chunk_rows`); `denom` divides the summed per-position losses (default: the batch's positions);
-    `ref_hidden` (from `reference_hidden`, with `keys`): the reference's hidden states, read instead of running the reference."""
+    `ref_hidden` (from `reference_hidden`, with `keys`): the reference's hidden states, read instead of running the reference;
+    `objective`: the backbone's own loss, for the anchor term (default: full-softmax CE).
+    The implicit reward is taken with the policy deterministic (eval mode, like the reference), so that r = 0 and the pairwise loss is log 2 at the first step."""
     m = y > 0
     if not m.any(): return _zero_loss(policy), None  # a process's empty share of a batch still joins the gradient exchange
     tgt = y[m]
+    denom = len(tgt) if denom is None else denom
+    objective = objective or Objective("ce")
+    was = policy.training
+    weight = 1.0 if cfg.control else cfg.ce_weight  # of the anchor term
+
+    def anchored(loss, h=None, table=None):  # + the backbone's own loss, from the deterministic pass or a training-mode pass
+        if not weight: return loss
+        if h is None or cfg.anchor == "dropout":
+            policy.train(cfg.anchor == "dropout")
+            with autocast(x.device, cfg.amp):
+                table = policy.item_table()
+                h = policy(x, table)[m]
+        return loss + weight * objective(h, table, tgt) * (len(tgt) / denom)
+
+    if cfg.control:
+        loss = anchored(_zero_loss(policy)) + aux_loss(policy)
+        policy.train(was)
+        return loss, None
+    policy.eval()  # the log-ratio log pi(i) - log pi_ref(i) without dropout or noisy gating on either side
     with autocast(x.device, cfg.amp):  # the encoders; everything after them in float32
         table = policy.item_table()
         h = policy(x, table)[m]
@@ -122,17 +154,18 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     def visit(rows, z):  # one chunk of the catalogue logits, padding column at -inf, as `policy.score` gives them
         neg[rows], ranks[rows] = sampler(z, tgt[rows], None if hist is None else hist[rows], generator,
                                          keys=None if keys is None else keys[rows], step=step, with_ranks=True)
-    grad = bool(cfg.ce_weight)  # without a CE term the pass only feeds the sampler
+    fused = bool(weight) and objective.loss == "ce" and cfg.anchor == "deterministic"  # the CE anchor is this same catalogue pass
     chunk = chunk or chunk_rows(h.device, len(table))
-    ce = ChunkedSoftmaxCE.apply(h if grad else h.detach(), table if grad else table.detach(), tgt, chunk, visit, True)
+    ce = ChunkedSoftmaxCE.apply(h if fused else h.detach(), table if fused else table.detach(), tgt, chunk, visit, True)
     pol_pos, pol_neg = (h * table[tgt]).sum(-1), torch.einsum("nd,nmd->nm", h, table[neg])
     with torch.no_grad():
         ref_pos = (rh * rtab[tgt]).sum(-1)
         ref_neg = torch.einsum("nd,nmd->nm", rh, rtab[neg])
     per = dpo_loss(pol_pos, pol_neg, ref_pos, ref_neg, cfg.beta, cfg.form)
-    denom = len(tgt) if denom is None else denom
-    loss = per.sum() / denom + aux_loss(policy).to(per.device)
-    if grad: loss = loss + cfg.ce_weight * ce * (len(tgt) / denom)
+    loss = per.sum() / denom
+    loss = loss + weight * ce * (len(tgt) / denom) if fused else anchored(loss, h, table)
+    loss = loss + aux_loss(policy).to(per.device)
+    policy.train(was)
     with torch.no_grad():
         diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form),
                     ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach())
@@ -226,12 +259,15 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     with torch.no_grad(): ref_table = reference.item_table()
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     mc = reference.cfg
+    counts = item_counts(ds.sequences, ds.n_items)
+    stage1_cfg = torch.load(Path(cfg.stage1)/"best.pt", map_location="cpu", weights_only=False).get("train_config", {})
+    objective = Objective.from_config(stage1_cfg, ds.n_items, counts)  # the backbone's own loss: the anchor, and the `continue` arm
     t_cache = time.perf_counter()
-    ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp) if ds.n_interactions * mc.hidden * 4 <= REFERENCE_CACHE_BYTES else None
+    cache = not cfg.control and ds.n_interactions * mc.hidden * 4 <= REFERENCE_CACHE_BYTES  # the `continue` arm never runs the reference
+    ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp) if cache else None
     t_cache = time.perf_counter() - t_cache
-    step_fn = data_parallel(policy, lambda pol, *a, **kw: dpo_step(pol, reference, ref_table, sampler, cfg, *a, ref_hidden=ref_hidden, **kw), dev)
+    step_fn = data_parallel(policy, lambda pol, *a, **kw: dpo_step(pol, reference, ref_table, sampler, cfg, *a, ref_hidden=ref_hidden, objective=objective, **kw), dev)
     batches = TrainBatches(ds.sequences, mc.max_len, cfg.batch_size, cfg.seed)
-    counts = np.bincount(np.concatenate([q[:-2] for q in ds.sequences]), minlength=ds.n_items + 1)
     sampler = NegativeSampler(cfg.sampler, ds.n_items, counts, n_keys=ds.n_interactions)
     offsets = torch.as_tensor(_position_keys(ds.sequences))
     gen = torch.Generator(device=dev).manual_seed(rank_seed(cfg.seed, rank))  # negatives: one stream per process
@@ -251,9 +287,10 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         log(f"resumed {out} at step {state['step']} (best valid {cfg.metric} {state['best']:.4f} at step {state['best_step']})")
     elif rank == 0:
         save_torch(dict(model=policy.state_dict(), model_config=mc.to_dict(), step=0, valid=ref_valid), out/"best.pt")
-        probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, 0, cfg.sampler.K))
-        log(f"reference valid {cfg.metric} {ref_valid[cfg.metric]:.4f}; strategy {cfg.sampler.strategy}, beta {cfg.beta}, {cfg.form}; "
-            + (f"reference hidden states cached ({ref_hidden.numel() * 4 / 2**20:.0f} MB in {t_cache:.1f} s)" if ref_hidden is not None
+        if not cfg.control: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, 0, cfg.sampler.K))
+        arm = f"continue ({objective!r} alone)" if cfg.control else f"strategy {cfg.sampler.strategy}, beta {cfg.beta}, {cfg.form}, anchor {objective!r} x {cfg.ce_weight} ({cfg.anchor})"
+        log(f"reference valid {cfg.metric} {ref_valid[cfg.metric]:.4f}; {arm}; "
+            + ("" if cfg.control else f"reference hidden states cached ({ref_hidden.numel() * 4 / 2**20:.0f} MB in {t_cache:.1f} s)" if ref_hidden is not None
                else "reference run every step (its hidden states would exceed REFERENCE_CACHE_BYTES)"))
     t0, wall0, evals = time.perf_counter(), state["wall"], 0
 
@@ -281,18 +318,19 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
                                          f"last good state in {out/'last.pt'}. Lower lr or beta.")
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1; state["batch"] = b + 1
-            diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **_step_diagnostics(d, futures, pos_users, pos_index, dev)))
-            if state["step"] % cfg.eval_every == 0:
+            diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **(dict(loss=round(float(all_sum(loss.detach()) / n), 5)) if cfg.control else
+                                                                            _step_diagnostics(d, futures, pos_users, pos_index, dev))))
+            if (b + 1 == len(batches)) if cfg.eval_every is None else (state["step"] % cfg.eval_every == 0):
                 res = broadcast(evaluate(policy, valid)[0] if rank == 0 else None)
                 diagnostics[-1].update({f"valid_{cfg.metric}": round(res[cfg.metric], 5)})
-                if rank == 0: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, state["step"], cfg.sampler.K))
+                if rank == 0 and not cfg.control: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, state["step"], cfg.sampler.K))
                 if res[cfg.metric] > state["best"]:
                     state.update(best=res[cfg.metric], best_step=state["step"], bad=0)
                     if rank == 0: save_torch(dict(model=policy.state_dict(), model_config=mc.to_dict(), step=state["step"], valid=res), out/"best.pt")
                 else: state["bad"] += 1
-                log(f"step {state['step']:5d}  valid {cfg.metric} {res[cfg.metric]:.4f} (best {state['best']:.4f} @ {state['best_step']})  "
-                    f"FN rate {diagnostics[-1]['false_negative_rate']:.4f}")
-                state["done"] = state["bad"] >= cfg.patience
+                log(f"step {state['step']:5d}  valid {cfg.metric} {res[cfg.metric]:.4f} (best {state['best']:.4f} @ {state['best_step']})"
+                    + ("" if cfg.control else f"  FN rate {diagnostics[-1]['false_negative_rate']:.4f}"))
+                state["done"] = state["bad"] >= cfg.patience and state["step"] >= cfg.min_steps
                 checkpoint(); evals += 1
                 if state["done"]: break
                 if stop_after is not None and evals >= stop_after: return None  # paused; the next call resumes from last.pt
@@ -301,8 +339,9 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     result = None
     if rank == 0:
         valid_res, test_res = final_evaluation(out, ds, valid, dev)
-        fnr = [d["false_negative_rate"] for d in diagnostics]
-        result = dict(dataset=ds.name, seed=cfg.seed, strategy=cfg.sampler.strategy, best_step=state["best_step"], steps=state["step"],
+        fnr = [d["false_negative_rate"] for d in diagnostics if "false_negative_rate" in d]
+        result = dict(dataset=ds.name, seed=cfg.seed, strategy="continue" if cfg.control else cfg.sampler.strategy, beta=cfg.beta, backbone=objective.loss,
+                      anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
                       wall_s=round(state["wall"], 1), device=str(dev), **(dict(processes=n) if n > 1 else {}))
         save_json(result, out/"metrics.json")

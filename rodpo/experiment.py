@@ -20,17 +20,20 @@ from .negatives import SamplerConfig, STRATEGIES
 from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
-__all__ = ['ExperimentConfig', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table',
-           'summarize_experiment']
+__all__ = ['ARMS', 'ExperimentConfig', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table', 'holm',
+           'paired_comparison', 'compare_arms', 'summarize_experiment']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
+ARMS = ("continue",) + STRATEGIES  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
+
 @dataclass
 class ExperimentConfig:
-    "A comparison of negative strategies over seeds on one dataset."
+    "A comparison of negative strategies, and the `continue` control, over seeds on one dataset."
     dataset: str  # dataset name or path
     out_dir: str  # folder of the experiment: one sub-folder per run, reused and resumed across calls
-    strategies: tuple = STRATEGIES  # negative strategies to compare
+    strategies: tuple = ARMS  # arms to compare: `continue` and negative strategies
     seeds: tuple = (0, 1, 2)  # seeds; each has its own stage-1 reference
+    betas: tuple | None = None  # run every DPO arm once per beta (runs named <strategy>-beta<b>-seed<s>); None: the one beta of `dpo`
     model: dict = field(default_factory=dict)  # SASRecConfig overrides (modalities, fusion, n_experts, ...)
     stage1: dict = field(default_factory=dict)  # TrainConfig overrides for the reference
     dpo: dict = field(default_factory=dict)  # DPOConfig overrides (beta, form, ce_weight, lr, ...)
@@ -38,9 +41,26 @@ class ExperimentConfig:
 
     def __post_init__(self):
         self.strategies, self.seeds = tuple(self.strategies), tuple(self.seeds)
-        for s in self.strategies: SamplerConfig(s, **self.sampler)  # fails early with the valid values in the message
+        for s in self.strategies:
+            if s not in ARMS: raise ValueError(f"ExperimentConfig: strategy={s!r} is not one of {', '.join(ARMS)}")
+            if s != "continue": SamplerConfig(s, **self.sampler)  # fails early with the valid values in the message
         if not self.seeds: raise ValueError("ExperimentConfig: seeds is empty")
+        if self.betas is not None:
+            self.betas = tuple(self.betas)
+            if not self.betas or "beta" in self.dpo: raise ValueError("ExperimentConfig: betas must be non-empty, and then dpo must not set beta")
+            for b in self.betas: DPOConfig("unused", beta=b)
         SASRecConfig(n_items=1, **self.model); TrainConfig(**self.stage1); DPOConfig("unused", **self.dpo)
+
+    def runs(self, seed: int, stage1: str) -> list[tuple[str, DPOConfig]]:
+        "(run folder name, DPO configuration) of every arm of `seed`, aligning the reference in the folder `stage1`."
+        out = []
+        for s in self.strategies:
+            kw = {"progress": False, **self.dpo}
+            if s == "continue": out.append((f"continue-seed{seed}", DPOConfig(stage1, seed=seed, control=True, **kw))); continue
+            for b in (self.betas or (None,)):
+                name = f"{s}-seed{seed}" if b is None else f"{s}-beta{b}-seed{seed}"
+                out.append((name, DPOConfig(stage1, seed=seed, sampler=SamplerConfig(s, **self.sampler), **kw, **({} if b is None else dict(beta=b)))))
+        return out
 
 # %% ../nbs/11_experiment.ipynb #5db7275f
 def _record_config(cfg: ExperimentConfig, out: Path):
@@ -51,7 +71,7 @@ def _record_config(cfg: ExperimentConfig, out: Path):
         if {k: v for k, v in old.items() if k not in ("seeds", "strategies", "out_dir")} != {k: v for k, v in d.items() if k not in ("seeds", "strategies", "out_dir")}:
             raise ValueError(f"{out} holds an experiment with another configuration ({f}); choose a new out_dir")
         d["seeds"] = sorted(set(old["seeds"]) | set(d["seeds"]))
-        d["strategies"] = [s for s in STRATEGIES if s in set(old["strategies"]) | set(d["strategies"])]
+        d["strategies"] = [s for s in ARMS if s in set(old["strategies"]) | set(d["strategies"])]
     save_json(d, f)
 
 def _reference(cfg: ExperimentConfig, ds, seed: int, out: Path) -> Path:
@@ -68,10 +88,10 @@ def run_experiment(cfg: ExperimentConfig, log=print) -> pd.DataFrame:
     ds = load_dataset(cfg.dataset)
     for seed in cfg.seeds:
         ref = _reference(cfg, ds, seed, out)
-        for strategy in cfg.strategies:
-            r = fit_dpo(ds, DPOConfig(str(ref), seed=seed, sampler=SamplerConfig(strategy, **cfg.sampler), **{"progress": False, **cfg.dpo}),
-                        out/f"{strategy}-seed{seed}", log=lambda *a: None)
-            log(f"seed {seed} {strategy:16s} test ndcg@5 {r['test']['ndcg@5']:.4f}  FN rate {r['mean_false_negative_rate']:.4f}")
+        for name, dpo in cfg.runs(seed, str(ref)):
+            r = fit_dpo(ds, dpo, out/name, log=lambda *a: None)
+            fnr = r["mean_false_negative_rate"]
+            log(f"{name:28s} test ndcg@5 {r['test']['ndcg@5']:.4f}  steps {r['steps']:5d} (best {r['best_step']})" + ("" if fnr is None else f"  FN rate {fnr:.4f}"))
     return experiment_table(out)
 
 # %% ../nbs/11_experiment.ipynb #558f094a
@@ -128,37 +148,94 @@ def sweep_figure(table: pd.DataFrame, param: str, metrics=("ndcg@5", "mrr@5"), r
 
 # %% ../nbs/11_experiment.ipynb #1611252f
 def experiment_table(out_dir) -> pd.DataFrame:
-    "One row per finished run: strategy, seed, test metrics, mean false-negative rate."
+    "One row per finished run: arm (the run folder's name without the seed: `reference`, `continue`, a strategy, or `<strategy>-beta<b>`), seed, test metrics, steps and mean false-negative rate."
     rows = []
     for f in sorted(Path(out_dir).glob("*-seed*/metrics.json")):
         if f.parent.name.startswith("sweep-"): continue
         m = json.loads(f.read_text())
-        strategy = m.get("strategy", "reference")
-        rows.append(dict(strategy=strategy, seed=m["seed"], run=f.parent.name, **{f"test_{k}": v for k, v in m["test"].items()},
-                         false_negative_rate=m.get("mean_false_negative_rate")))
+        rows.append(dict(strategy=f.parent.name.rsplit("-seed", 1)[0], seed=m["seed"], run=f.parent.name, **{f"test_{k}": v for k, v in m["test"].items()},
+                         steps=m.get("steps"), best_step=m.get("best_step"), false_negative_rate=m.get("mean_false_negative_rate")))
     return pd.DataFrame(rows)
 
-def _per_user(out_dir, strategy, seeds, metric):
-    name = "reference" if strategy == "reference" else strategy
-    return np.concatenate([pd.read_csv(Path(out_dir)/f"{name}-seed{s}"/"test_per_user.csv")[metric].to_numpy() for s in seeds])
+def _per_user(out_dir, arm, seeds, metric) -> np.ndarray:
+    "(seeds, users) test values of `metric` of the runs `<arm>-seed<s>`, users in the evaluation order."
+    return np.stack([pd.read_csv(Path(out_dir)/f"{arm}-seed{s}"/"test_per_user.csv")[metric].to_numpy() for s in seeds])
 
-def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10")) -> pd.DataFrame:
-    "Mean ± std over seeds, relative change vs the reference and vs `hard`, and Wilcoxon p-values over users."
-    from scipy.stats import wilcoxon
+# %% ../nbs/11_experiment.ipynb #a7e51c02
+def holm(p) -> np.ndarray:
+    "Holm's step-down adjusted p-values (family-wise error control) of the p-values `p`, in their order."
+    p = np.asarray(p, dtype=float)
+    order, m = np.argsort(p), len(p)
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order]).clip(max=1.0)
+    out = np.empty(m); out[order] = adj
+    return out
+
+def paired_comparison(a: np.ndarray,  # (seeds, users) per-user metric of the arm
+                      b: np.ndarray,  # (seeds, users) the baseline's, same seeds and users in the same order
+                      n_boot: int = 1000,  # bootstrap resamples of the users
+                      seed: int = 0,  # seeds the resampling
+                      alpha: float = 0.05,  # two-sided level of the test and of the minimum detectable effect
+                      power: float = 0.8,  # power at which the minimum detectable effect is computed
+                     ) -> dict:
+    """Relative change of the mean, a paired bootstrap CI of it (users resampled, the same resample for every seed, so seeds stay paired),
+    the Wilcoxon signed-rank p-value of the per-user differences averaged over seeds, and the minimum detectable relative effect
+    (normal approximation of a paired test: (z_{1-alpha/2} + z_power) * sd(d) / sqrt(users) / baseline mean)."""
+    from scipy.stats import wilcoxon, norm
+    a_u, b_u = np.asarray(a, float).mean(0), np.asarray(b, float).mean(0)
+    n, base = len(a_u), b_u.mean()
+    rng, boot = np.random.default_rng(seed), []
+    for i in range(0, n_boot, 100):  # blocks of resamples: bounded memory
+        idx = rng.integers(0, n, (min(100, n_boot - i), n))
+        boot.append(a_u[idx].mean(1) / b_u[idx].mean(1) - 1)
+    boot = np.concatenate(boot)
+    d = a_u - b_u
+    p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
+    mde = (norm.ppf(1 - alpha / 2) + norm.ppf(power)) * d.std(ddof=1) / np.sqrt(n) / base if base > 0 else float("nan")
+    return dict(mean=a_u.mean(), base_mean=base, rel_change=a_u.mean() / base - 1, ci_low=float(np.quantile(boot, alpha / 2)),
+                ci_high=float(np.quantile(boot, 1 - alpha / 2)), p=p, mde=float(mde))
+
+# %% ../nbs/11_experiment.ipynb #a7e51c03
+def _base_of(arm: str, base: str) -> str:
+    "The run name of `base` that `arm` is compared with: a strategy base keeps the arm's beta (`topk_stochastic-beta1` vs `hard-beta1`)."
+    if base in ("reference", "continue") or "-beta" not in arm: return base
+    return f"{base}-beta{arm.rsplit('-beta', 1)[1]}"
+
+def compare_arms(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "reference", "hard"), n_boot: int = 1000) -> pd.DataFrame:
+    """One row per (arm, baseline, metric) over the seeds both have: means, relative change with its paired bootstrap 95% CI, Wilcoxon p,
+    Holm-adjusted p (the family: every row of this table) and the minimum detectable relative effect at 80% power."""
     table = experiment_table(out_dir)
-    seeds = sorted(table.seed.unique())
+    seeds_of = table.groupby("strategy").seed.apply(set).to_dict()
     rows = []
-    for strategy, g in table.groupby("strategy", sort=False):
-        row = dict(strategy=strategy, seeds=len(g))
+    for arm in table.strategy.unique():
+        for base in bases:
+            b = _base_of(arm, base)
+            if b == arm or b not in seeds_of or (arm == "reference") or (base == "hard" and arm.split("-beta")[0] in ("continue", "hard")): continue
+            seeds = sorted(seeds_of[arm] & seeds_of[b])
+            if not seeds: continue
+            for k in metrics:
+                r = paired_comparison(_per_user(out_dir, arm, seeds, k), _per_user(out_dir, b, seeds, k), n_boot)
+                rows.append(dict(arm=arm, base=b, metric=k, seeds=len(seeds), **r))
+    out = pd.DataFrame(rows)
+    if len(out): out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out.p))
+    return out
+
+def _fmt_p(p) -> str: return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"), bases=("continue", "reference", "hard"), n_boot: int = 1000) -> pd.DataFrame:
+    "Per arm: mean ± std over seeds of the test `metrics`; for NDCG@5 and MRR@5 the relative change vs each baseline with its 95% CI and Holm-adjusted p (`compare_arms`); mean false-negative rate."
+    table = experiment_table(out_dir)
+    cmp = compare_arms(out_dir, [k for k in ("ndcg@5", "mrr@5") if k in metrics], bases, n_boot)
+    rows = []
+    for arm, g in table.groupby("strategy", sort=False):
+        row = dict(strategy=arm, seeds=len(g))
         for k in metrics:
             v = g[f"test_{k}"]
             row[k] = f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
-            for base in ("reference", "hard"):
-                if base == strategy or base not in set(table.strategy): continue
-                b = table[table.strategy == base][f"test_{k}"].mean()
-                row[f"{k} vs {base}"] = f"{100 * (v.mean() / b - 1):+.2f}%"
-                x, y = _per_user(out_dir, strategy, seeds, k), _per_user(out_dir, base, seeds, k)
-                row[f"{k} p vs {base}"] = float(wilcoxon(x, y).pvalue) if np.any(x != y) else 1.0
-        row["false_negative_rate"] = g.false_negative_rate.mean()
+        for r in (cmp[cmp.arm == arm].itertuples() if len(cmp) else ()):
+            base = r.base.split("-beta")[0]
+            row[f"{r.metric} vs {base}"] = f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
+            row[f"{r.metric} p_holm vs {base}"] = _fmt_p(r.p_holm)
+        fnr = g.false_negative_rate.dropna()
+        row["false_negative_rate"] = round(float(fnr.mean()), 4) if len(fnr) else "—"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("strategy")
+    return pd.DataFrame(rows).set_index("strategy").fillna("—")

@@ -24,14 +24,17 @@ try: import fcntl  # POSIX: run folders are locked while a run uses them
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['METRICS', 'TrainConfig', 'resolve_device', 'save_json', 'save_torch', 'seed_everything', 'rng_state', 'set_rng_state',
-           'ChunkedSoftmaxCE', 'chunk_rows', 'ce_loss', 'routing_stats', 'load_checkpoint', 'RunFolderError',
+__all__ = ['METRICS', 'LOSSES', 'SAMPLINGS', 'TrainConfig', 'resolve_device', 'save_json', 'save_torch', 'seed_everything',
+           'rng_state', 'set_rng_state', 'ChunkedSoftmaxCE', 'chunk_rows', 'ce_loss', 'sampled_softmax', 'bce',
+           'item_counts', 'Objective', 'stage1_loss', 'routing_stats', 'load_checkpoint', 'RunFolderError',
            'prepare_run_folder', 'RunLock', 'final_evaluation', 'check_dataset', 'world', 'init_distributed',
            'rank_device', 'rank_seed', 'broadcast', 'gather', 'all_sum', 'barrier', 'data_parallel', 'autocast', 'fit',
            'runs_table', 'seed_summary', 'run_stage1', 'main']
 
 # %% ../nbs/07_train.ipynb #fe064840
 METRICS = tuple(f"{m}@{k}" for k in KS for m in ("hr", "ndcg", "mrr"))
+LOSSES = ("ce", "sampled_softmax", "bce")  # stage-1 objectives
+SAMPLINGS = ("uniform", "popularity")  # how sampled_softmax draws its negatives
 
 @dataclass
 class TrainConfig:
@@ -41,6 +44,11 @@ class TrainConfig:
     seed: int = 0  # seeds parameters, dropout and data order
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam weight decay
+    loss: str = "ce"  # objective: 'ce' (full-softmax cross-entropy), 'sampled_softmax' (negatives shared by the batch, logQ-corrected) or 'bce' (one uniform negative per position, the original SASRec)
+    n_negatives: int = 100  # sampled_softmax: negatives drawn per batch and shared by its positions
+    neg_sampling: str = "uniform"  # sampled_softmax: draw negatives 'uniform'ly or by 'popularity' (training frequency ** neg_alpha)
+    neg_alpha: float = 1.0  # sampled_softmax with popularity sampling: the exponent alpha
+    logq: bool = True  # sampled_softmax: subtract log q(item) from every logit (the logQ correction; a constant, so no effect, under uniform sampling)
     batch_size: int = 256  # training rows (sequence windows) per step
     max_epochs: int = 200  # upper bound on epochs
     patience: int = 10  # stop after this many evaluations without improvement of `metric`
@@ -68,8 +76,12 @@ class TrainConfig:
             need(is_int(v) and v >= 1, f"{k}={v!r} must be a positive integer")
         need(is_num(self.lr) and 0 < self.lr < 1, f"lr={self.lr!r} must be a number in (0, 1), e.g. 1e-3")
         need(is_num(self.weight_decay) and self.weight_decay >= 0, f"weight_decay={self.weight_decay!r} must be a finite number >= 0")
+        need(self.loss in LOSSES, f"loss={self.loss!r} is not one of {', '.join(LOSSES)}")
+        need(is_int(self.n_negatives) and self.n_negatives >= 1, f"n_negatives={self.n_negatives!r} must be a positive integer")
+        need(self.neg_sampling in SAMPLINGS, f"neg_sampling={self.neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
+        need(is_num(self.neg_alpha) and self.neg_alpha >= 0, f"neg_alpha={self.neg_alpha!r} must be a finite number >= 0")
         need(isinstance(self.metric, str) and self.metric in METRICS, f"metric={self.metric!r} is not one of {', '.join(METRICS)}")
-        for k in ("all_windows", "mask_history", "amp", "progress"):
+        for k in ("all_windows", "mask_history", "amp", "progress", "logq"):
             need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
         need(isinstance(self.device, str) and _DEVICE.fullmatch(self.device) is not None,
              f"device={self.device!r} must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
@@ -157,6 +169,81 @@ def ce_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, chunk: in
     mean = ChunkedSoftmaxCE.apply(h[m], table[1:], y[m] - 1, chunk)  # column 0 (padding) is never a candidate
     return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)
 
+# %% ../nbs/07_train.ipynb #5a3c0b11
+def sampled_softmax(h: torch.Tensor,  # (N, d) hidden states at the target positions
+                    table: torch.Tensor,  # (n_items+1, d) item table, row 0 = padding
+                    targets: torch.Tensor,  # (N,) target item ids
+                    negatives: torch.Tensor,  # (n,) item ids shared by every row
+                    log_q: torch.Tensor | None = None,  # (n_items+1,) log sampling probabilities for the logQ correction; None: no correction
+                   ) -> torch.Tensor:
+    "Per-row sampled-softmax loss (N,) over the target and the shared negatives; a negative equal to the row's target (an accidental hit) is left out."
+    pos = (h * table[targets]).sum(-1)
+    neg = h @ table[negatives].T
+    if log_q is not None: pos, neg = pos - log_q[targets], neg - log_q[negatives]
+    neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
+    return torch.logsumexp(torch.cat([pos[:, None], neg], 1), 1) - pos
+
+def bce(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    "Per-row binary cross-entropy (N,) of the target (label 1) and one negative per row (N,) (label 0): -log sigmoid(s+) - log(1 - sigmoid(s-))."
+    pos, neg = (h * table[targets]).sum(-1), (h * table[negatives]).sum(-1)
+    return F.softplus(-pos) + F.softplus(neg)
+
+def item_counts(sequences, n_items: int) -> np.ndarray:
+    "Training frequency of each item (n_items+1,): occurrences in every sequence without its last two items (validation and test)."
+    return np.bincount(np.concatenate([np.asarray(q[:-2]) for q in sequences]), minlength=n_items + 1)
+
+class Objective:
+    "The backbone's objective (`TrainConfig.loss`), as a mean loss over target positions: stage 1 trains with it; the DPO stage anchors to it and its `continue` arm trains with it alone. Negatives come from torch's global random stream (saved in every checkpoint)."
+    def __init__(self, loss: str = "ce", n_items: int | None = None, n_negatives: int = 100, neg_sampling: str = "uniform",
+                 neg_alpha: float = 1.0, logq: bool = True, counts=None):
+        if loss not in LOSSES: raise ValueError(f"loss={loss!r} is not one of {', '.join(LOSSES)}")
+        self.loss, self.n_items, self.n_negatives = loss, n_items, n_negatives
+        self.q = self.log_q = None
+        if loss == "sampled_softmax":
+            if neg_sampling not in SAMPLINGS: raise ValueError(f"neg_sampling={neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
+            if neg_sampling == "popularity":
+                if counts is None: raise ValueError("popularity sampling needs the training counts (rodpo.train.item_counts)")
+                q = torch.as_tensor(counts, dtype=torch.float64).clamp_min(0) ** neg_alpha
+                q[0] = 0
+                self.q = (q / q.sum()).float()
+                if logq: self.log_q = self.q.clamp_min(1e-30).log()  # items never drawn would give -inf
+        if loss != "ce" and not n_items: raise ValueError(f"loss={loss!r} needs n_items (the catalogue size)")
+
+    @classmethod
+    def from_config(cls, cfg, n_items: int, counts=None) -> "Objective":
+        "From a `TrainConfig` or its dict (as saved with a run; runs saved before `loss` existed used 'ce')."
+        d = asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+        return cls(d.get("loss", "ce"), n_items, d.get("n_negatives", 100), d.get("neg_sampling", "uniform"), d.get("neg_alpha", 1.0),
+                   d.get("logq", True), counts)
+
+    def negatives(self, targets: torch.Tensor) -> torch.Tensor:
+        "sampled_softmax: `n_negatives` item ids shared by the batch, drawn with replacement; bce: one uniform item per row other than its target."
+        dev = targets.device
+        if self.loss == "bce":  # uniform over the n_items - 1 items other than the target
+            r = torch.randint(1, self.n_items, targets.shape, device=dev)
+            return r + (r >= targets).long()
+        if self.q is None: return torch.randint(1, self.n_items + 1, (self.n_negatives,), device=dev)
+        return torch.multinomial(self.q.to(dev), self.n_negatives, replacement=True)
+
+    def __call__(self, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        "Mean loss over the rows of `h` (N, d) with targets (N,) in 1..n_items, scored against `table` (n_items+1, d)."
+        h, table = h.float(), table.float()
+        if self.loss == "ce": return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
+        neg = self.negatives(targets)
+        if self.loss == "bce": return bce(h, table, targets, neg).mean()
+        return sampled_softmax(h, table, targets, neg, None if self.log_q is None else self.log_q.to(h.device)).mean()
+
+    def __repr__(self): return f"Objective({self.loss!r}" + (f", n_negatives={self.n_negatives}, logq={self.log_q is not None})" if self.loss == "sampled_softmax" else ")")
+
+def stage1_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, objective: Objective | None = None, chunk: int | None = None) -> torch.Tensor:
+    "The stage-1 loss of a batch under `objective` (default: full-softmax CE, `ce_loss`), scaled as `ce_loss` does, plus the MoE auxiliary losses."
+    if objective is None or objective.loss == "ce": return ce_loss(model, x, y, per, chunk)
+    m = y > 0
+    if not m.any(): return _zero_loss(model)
+    table = model.item_table()
+    mean = objective(model(x, table)[m], table, y[m])
+    return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)
+
 # %% ../nbs/07_train.ipynb #8e90dada
 @torch.no_grad()
 def routing_stats(model: SASRec) -> dict:
@@ -174,7 +261,7 @@ def load_checkpoint(path, map_location="cpu") -> SASRec:
     model.load_state_dict(ck["model"])
     return model.to(map_location)
 
-_ADDED = dict(amp=False)  # configuration fields added after runs were saved, with the value those runs had
+_ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True)  # configuration fields added after runs were saved, with the value those runs had
 
 def _comparable(config: dict) -> dict:
     c = json.loads(json.dumps(config))
@@ -337,7 +424,8 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
     rank, n = world()
     seed_everything(cfg.seed)
     model = SASRec(model_cfg, ds.features, ds.attributes).to(dev)
-    step_loss = data_parallel(model, ce_loss, dev)  # several processes: rank 0's initial weights go to all
+    objective = Objective.from_config(cfg, ds.n_items, item_counts(ds.sequences, ds.n_items))
+    step_loss = data_parallel(model, lambda mod, *a: stage1_loss(mod, *a, objective=objective), dev)  # several processes: rank 0's initial weights go to all
     if n > 1: seed_everything(rank_seed(cfg.seed, rank))  # dropout: one stream per process
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = TrainBatches(ds.sequences, model_cfg.max_len, cfg.batch_size, cfg.seed, cfg.all_windows, cfg.bucket)
@@ -351,7 +439,7 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
         state = ck["state"]; set_rng_state(streams[rank] if streams and len(streams) == n else ck["rng"])
         log(f"resumed {out} after epoch {state['epoch']} (best {cfg.metric} {state['best']:.4f} at epoch {state['best_epoch']})")
     else:
-        log(f"{ds!r}\n{n_parameters(model):,} parameters, {batches.n_targets:,} training targets in {len(batches)} batches/epoch, device {dev}"
+        log(f"{ds!r}\n{objective!r}, {n_parameters(model):,} parameters, {batches.n_targets:,} training targets in {len(batches)} batches/epoch, device {dev}"
             + (f", {n} processes" if n > 1 else ""))
     start = state["epoch"]
     while state["epoch"] < cfg.max_epochs and state["bad"] < cfg.patience:
@@ -397,7 +485,7 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
     if rank == 0:
         valid_res, test_res = final_evaluation(out, ds, valid, dev, cfg.eval_batch_size, mask_history=cfg.mask_history)
         hist = state["history"]
-        result = dict(dataset=ds.name, seed=cfg.seed, best_epoch=state["best_epoch"], epochs=state["epoch"], valid=valid_res, test=test_res,
+        result = dict(dataset=ds.name, seed=cfg.seed, loss=cfg.loss, best_epoch=state["best_epoch"], epochs=state["epoch"], valid=valid_res, test=test_res,
                       mean_epoch_time=round(float(np.mean([h["train_time"] for h in hist])), 3), mask_history=cfg.mask_history,
                       device=str(dev), device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", torch=torch.__version__,
                       **(dict(processes=n) if n > 1 else {}))
@@ -412,7 +500,7 @@ def runs_table(folders, metrics=("hr@10", "ndcg@10", "mrr@10", "ndcg@5", "mrr@5"
     for f in map(Path, folders):
         if not (f/"metrics.json").exists(): continue
         m = json.loads((f/"metrics.json").read_text())
-        row = dict(run=f.name, dataset=m["dataset"], seed=m["seed"], device=m.get("device_name", m["device"]),
+        row = dict(run=f.name, dataset=m["dataset"], loss=m.get("loss", "ce"), seed=m["seed"], device=m.get("device_name", m["device"]),
                    best_epoch=m["best_epoch"], epochs=m["epochs"], epoch_s=m["mean_epoch_time"],
                    valid_ndcg10=round(m["valid"]["ndcg@10"], 4), **{f"test_{k}": round(m["test"][k], 4) for k in metrics})
         best = [h for h in json.loads((f/"history.json").read_text()) if h["epoch"] == m["best_epoch"]]
@@ -455,7 +543,7 @@ def run_stage1(cfg: TrainConfig, model_kw: dict | None = None, out_dir=None, log
 
 def main(argv=None):
     "Entry point of `rodpo-train`."
-    p = argparse.ArgumentParser(prog="rodpo-train", description="Train and evaluate the stage-1 SASRec (full-softmax CE).")
+    p = argparse.ArgumentParser(prog="rodpo-train", description="Train and evaluate the stage-1 SASRec (full-softmax CE, sampled softmax or BCE: --loss).")
     _add_fields(p, TrainConfig)
     _add_fields(p, SASRecConfig, skip=("n_items", "feature_dims", "n_attributes", "attr_width"))
     p.add_argument("--out_dir", default=None, help="run folder (default runs/stage1-<dataset>-seed<seed>); reruns resume")

@@ -72,18 +72,55 @@ def test_dpo_run_writes_diagnostics_and_is_reproducible(setup, tmp_path):
 
 
 def test_first_step_loss_is_log2(setup):
-    # policy = reference at the start: every margin is 0, the pairwise loss is log 2
+    # policy = reference at the start: every margin is 0, the pairwise loss is log 2, whatever mode the policy was left in
     from rodpo.dpo import dpo_step
     from rodpo.negatives import NegativeSampler
     from rodpo.train import load_checkpoint
     small, ref = setup
-    policy, reference = load_checkpoint(ref / "best.pt").eval(), load_checkpoint(ref / "best.pt").eval()
-    cfg = DPOConfig(str(ref), sampler=SamplerConfig("hard", m=3))
+    policy, reference = load_checkpoint(ref / "best.pt").train(), load_checkpoint(ref / "best.pt").eval()
+    cfg = DPOConfig(str(ref), sampler=SamplerConfig("hard", m=3), ce_weight=1.0)
     x, y = next(iter(TrainBatches(small.sequences, 50, 64).epoch(0)))
-    with torch.no_grad():
-        loss, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, None)
-    assert loss.item() == pytest.approx(np.log(2), abs=1e-5)
+    loss, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, None)
+    assert d["loss"].numpy() == pytest.approx(np.log(2), abs=1e-6) and d["margin"].abs().max() < 1e-5
+    assert loss.item() > np.log(2)  # plus the anchor, computed with dropout
     assert (d["ranks"][:, 0] <= 2).all()  # the hard negative is the best-scored non-target item
+    assert policy.training  # the step leaves the policy's mode as it found it
+
+
+@pytest.mark.parametrize("data", ["beauty", "scientific"])
+def test_first_step_of_every_run_is_log2(shared_data, tmp_path, data):
+    # on real data, with dropout 0.5, attention dropout, feature dropout and noisy gating in the model (Scientific: sparse MoE over
+    # ID, text and image): step 1 of a run has loss log 2 and margin 0 for every strategy, with either anchor
+    ds = load_dataset(data, shared_data)
+    if data == "beauty": ds = SeqDataset("beauty[:1500]", ds.sequences[:1500], ds.n_items)
+    model = dict(modalities=("id", "text", "image"), fusion="sparse_moe", noisy_gating=True) if data == "scientific" else {}
+    ref = tmp_path / "ref"
+    fit(ds, TrainConfig(max_epochs=1, progress=False), SASRecConfig.for_dataset(ds, hidden=16, **model), ref, log=quiet)
+    for strategy, anchor in (("hard", "dropout"), ("topk_stochastic", "deterministic"), ("random", "dropout")):
+        cfg = DPOConfig(str(ref), sampler=SamplerConfig(strategy, m=2, K=10), ce_weight=1.0, anchor=anchor, max_epochs=1, eval_every=2,
+                        patience=1, progress=False)
+        r = fit_dpo(ds, cfg, tmp_path / f"{strategy}-{anchor}", log=quiet)
+        assert r["first_step"]["loss"] == pytest.approx(np.log(2), abs=1e-5), (strategy, anchor)
+        assert abs(r["first_step"]["reward_margin"]) < 1e-5
+
+
+def test_continue_arm_and_evaluation_schedule(setup, tmp_path):
+    # `continue`: the backbone's own loss alone, no negatives; evaluated once per epoch, and min_steps keeps a run going
+    small, ref = setup
+    per_epoch = -(-len(TrainBatches(small.sequences, 50, 128).rows) // 128)
+    cfg = DPOConfig(str(ref), control=True, lr=1e-3, max_epochs=3, patience=1, min_steps=3 * per_epoch, progress=False)
+    r = fit_dpo(small, cfg, tmp_path / "c", log=quiet)
+    d = json.loads((tmp_path / "c/diagnostics.json").read_text())
+    assert r["strategy"] == "continue" and r["steps"] == 3 * per_epoch and r["mean_false_negative_rate"] is None
+    assert [x["step"] for x in d if "valid_ndcg@10" in x] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
+    assert set(d[0]) == {"step", "epoch", "loss"} and not (tmp_path / "c/probes.json").read_text().count('"pool"')
+    assert fit_dpo(small, cfg, tmp_path / "c2", log=quiet)["test"] == r["test"]  # seeded
+    # without min_steps, patience 1 ends the run at the first evaluation that does not improve
+    r1 = fit_dpo(small, DPOConfig(str(ref), control=True, lr=1e-3, max_epochs=3, patience=1, progress=False), tmp_path / "c3", log=quiet)
+    assert r1["steps"] in (per_epoch, 2 * per_epoch, 3 * per_epoch)
+    with pytest.raises(ValueError, match="eval_every=0"): DPOConfig("x", eval_every=0)
+    with pytest.raises(ValueError, match="anchor='noisy'"): DPOConfig("x", anchor="noisy")
+    with pytest.raises(ValueError, match="min_steps=-1"): DPOConfig("x", min_steps=-1)
 
 
 def test_dpo_resumes_mid_run_exactly(setup, tmp_path):

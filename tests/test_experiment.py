@@ -5,28 +5,52 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from rodpo.experiment import ExperimentConfig, run_experiment, summarize_experiment, experiment_table
+from rodpo.experiment import ExperimentConfig, run_experiment, summarize_experiment, experiment_table, compare_arms, holm, paired_comparison
 
 
 def test_experiment_runs_resumes_and_summarizes(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("RODPO_DATA", str(shared_data))
-    cfg = ExperimentConfig("scientific", str(tmp_path), strategies=("hard", "random"), seeds=(0, 1), stage1=dict(max_epochs=2),
+    cfg = ExperimentConfig("scientific", str(tmp_path), strategies=("continue", "hard", "random"), seeds=(0, 1), stage1=dict(max_epochs=2),
                            dpo=dict(max_epochs=1, eval_every=10), sampler=dict(m=1))
     t = run_experiment(cfg, log=lambda *a: None)
     assert sorted(map(tuple, t[["strategy", "seed"]].values.tolist())) == sorted(
-        [(s, k) for s in ("reference", "hard", "random") for k in (0, 1)])
+        [(s, k) for s in ("reference", "continue", "hard", "random") for k in (0, 1)])
     # a second call trains nothing: every run folder is finished and reused
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
     run_experiment(cfg, log=lambda *a: None)
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
-    s = summarize_experiment(tmp_path)
-    # relative change and p-value recomputed independently from the run folders
-    ref = t[t.strategy == "reference"]["test_ndcg@5"].mean(); rnd = t[t.strategy == "random"]["test_ndcg@5"].mean()
-    assert s.loc["random", "ndcg@5 vs reference"] == f"{100 * (rnd / ref - 1):+.2f}%"
-    pu = lambda name: np.concatenate([pd.read_csv(tmp_path / f"{name}-seed{k}/test_per_user.csv")["ndcg@5"] for k in (0, 1)])
+    c = compare_arms(tmp_path, n_boot=200)
+    # relative change and p-value recomputed independently from the run folders (per-user values averaged over the paired seeds)
+    pu = lambda name: np.mean([pd.read_csv(tmp_path / f"{name}-seed{k}/test_per_user.csv")["ndcg@5"] for k in (0, 1)], axis=0)
+    row = c[(c.arm == "random") & (c.base == "reference") & (c.metric == "ndcg@5")].iloc[0]
+    assert row.rel_change == pytest.approx(pu("random").mean() / pu("reference").mean() - 1)
+    assert row.ci_low <= row.rel_change <= row.ci_high
     x, y = pu("random"), pu("hard")
-    expected = wilcoxon(x, y).pvalue if np.any(x != y) else 1.0
-    assert s.loc["random", "ndcg@5 p vs hard"] == pytest.approx(expected)
+    row = c[(c.arm == "random") & (c.base == "hard") & (c.metric == "ndcg@5")].iloc[0]
+    assert row.p == pytest.approx(wilcoxon(x - y).pvalue if np.any(x != y) else 1.0)
+    assert (c.p_holm >= c.p).all() and len(c) == 2 * (1 + 2 + 3)  # continue vs reference; hard vs continue, reference; random vs all three
+    s = summarize_experiment(tmp_path, n_boot=200)
+    assert set(s.index) == {"reference", "continue", "hard", "random"} and "ndcg@5 vs continue" in s.columns
+
+
+def test_holm_by_hand():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> kept monotone: 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])  # 0.5*2 = 1.0; 0.9*1 = 0.9 is raised to keep the order
+
+
+def test_paired_comparison_on_a_known_change():
+    g = np.random.default_rng(0)
+    b = g.random((3, 500))
+    r = paired_comparison(1.1 * b, b, n_boot=100)
+    assert r["rel_change"] == pytest.approx(0.1) and r["ci_low"] == pytest.approx(0.1) and r["ci_high"] == pytest.approx(0.1)
+    assert r["p"] < 1e-10
+    same = paired_comparison(b, b, n_boot=100)
+    assert same["p"] == 1.0 and same["rel_change"] == 0
+    # the minimum detectable effect: (1.96 + 0.84) * sd / sqrt(n) / mean, by hand
+    d = g.normal(0, 1, 500); a = b + d[None]
+    want = (1.959964 + 0.841621) * d.std(ddof=1) / np.sqrt(500) / b.mean()
+    assert paired_comparison(a, b, n_boot=10)["mde"] == pytest.approx(want, rel=1e-4)
 
 
 def test_bad_experiment_config_fails_before_training(tmp_path):

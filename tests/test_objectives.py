@@ -1,0 +1,81 @@
+"Stage-1 objectives: sampled softmax and BCE against independent computations, and seeded runs on real data."
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rodpo.data import load_dataset, SeqDataset
+from rodpo.model import SASRecConfig
+from rodpo.train import TrainConfig, fit, Objective, sampled_softmax, bce, item_counts, main
+
+
+def test_sampled_softmax_over_the_whole_catalogue_is_ce():
+    g = torch.Generator().manual_seed(0)
+    V, d, N = 40, 8, 30
+    h, table = torch.randn(N, d, generator=g), torch.randn(V + 1, d, generator=g)
+    t = torch.randint(1, V + 1, (N,), generator=g)
+    every = torch.arange(1, V + 1)  # each row's target is among them: an accidental hit, left out
+    ce = F.cross_entropy(h @ table[1:].T, t - 1, reduction="none")
+    torch.testing.assert_close(sampled_softmax(h, table, t, every), ce)
+    # a uniform logQ correction is a constant shift: no change
+    torch.testing.assert_close(sampled_softmax(h, table, t, every, torch.full((V + 1,), -np.log(V))), ce)
+    # the correction by hand on a 3-item case: logits 2, 0, 1 with q = 0.5, 0.25, 0.25 (target = item 1)
+    h1, tab = torch.tensor([[1.0]]), torch.tensor([[0.0], [2.0], [0.0], [1.0]])
+    lq = torch.log(torch.tensor([1.0, 0.5, 0.25, 0.25]))
+    z = torch.tensor([2 - np.log(.5), 0 - np.log(.25), 1 - np.log(.25)])
+    torch.testing.assert_close(sampled_softmax(h1, tab, torch.tensor([1]), torch.tensor([2, 3]), lq), (torch.logsumexp(z, 0) - z[0])[None].float())
+
+
+def test_bce_by_hand():
+    h = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    table = torch.tensor([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5], [0.5, 0.5]])
+    # row 0: s+ = 1, s- (item 2) = -1; row 1: s+ (item 3) = 1, s- (item 1) = 2
+    want = torch.tensor([-np.log(1 / (1 + np.exp(-1))) - np.log(1 - 1 / (1 + np.exp(1))),
+                         -np.log(1 / (1 + np.exp(-1))) - np.log(1 - 1 / (1 + np.exp(-2)))], dtype=torch.float32)
+    torch.testing.assert_close(bce(h, table, torch.tensor([1, 3]), torch.tensor([2, 1])), want)
+
+
+def test_negatives_exclude_the_target_and_follow_popularity():
+    torch.manual_seed(0)
+    o = Objective("bce", n_items=5)
+    t = torch.randint(1, 6, (20000,))
+    neg = o.negatives(t)
+    assert ((neg >= 1) & (neg <= 5)).all() and (neg != t).all()
+    assert np.allclose(np.bincount(neg[t == 3].numpy(), minlength=6)[[1, 2, 4, 5]] / (t == 3).sum().item(), 0.25, atol=0.02)
+    counts = np.array([0, 1, 3, 0, 4])
+    o = Objective("sampled_softmax", n_items=4, n_negatives=40000, neg_sampling="popularity", counts=counts)
+    freq = np.bincount(o.negatives(t[:1]).numpy(), minlength=5) / 40000
+    assert np.allclose(freq, counts / counts.sum(), atol=0.01)
+    assert torch.isfinite(o.log_q[1:][counts[1:] > 0]).all()
+    with pytest.raises(ValueError, match="loss='softmax' is not one of"): Objective("softmax", 5)
+    with pytest.raises(ValueError, match="loss='sampled' is not one of"): TrainConfig(loss="sampled")
+    with pytest.raises(ValueError, match="neg_sampling"): TrainConfig(loss="sampled_softmax", neg_sampling="zipf")
+    with pytest.raises(ValueError, match="n_negatives"): TrainConfig(n_negatives=0)
+
+
+@pytest.fixture(scope="module")
+def small(shared_data):
+    b = load_dataset("beauty", shared_data)
+    return SeqDataset("beauty[:1500]", b.sequences[:1500], b.n_items)
+
+
+@pytest.mark.parametrize("loss", ["sampled_softmax", "bce"])
+def test_sampled_objectives_train_and_reproduce_on_real_data(small, tmp_path, loss):
+    mcfg = SASRecConfig(n_items=small.n_items, hidden=16)
+    cfg = TrainConfig(loss=loss, n_negatives=50, max_epochs=3, batch_size=128, progress=False)
+    a = fit(small, cfg, mcfg, tmp_path / "a", log=lambda *x: None)
+    b = fit(small, cfg, mcfg, tmp_path / "b", log=lambda *x: None)
+    assert a["loss"] == loss and a["test"] == b["test"]
+    hist = json.loads((tmp_path / "a/history.json").read_text())
+    assert hist[-1]["loss"] < hist[0]["loss"]  # it learns
+    if loss == "bce": assert hist[0]["loss"] < 2 * np.log(2) + 0.05  # starts near two coin flips
+    # a paused run resumes to the same numbers (the negatives' random stream is in last.pt)
+    assert fit(small, cfg, mcfg, tmp_path / "c", log=lambda *x: None, stop_after=1) is None
+    assert fit(small, cfg, mcfg, tmp_path / "c", log=lambda *x: None)["test"] == a["test"]
+
+
+def test_rodpo_train_takes_the_loss(small, tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit, match="loss='hinge' is not one of"):
+        main(["--loss", "hinge", "--out_dir", str(tmp_path / "x")])
