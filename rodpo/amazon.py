@@ -81,13 +81,19 @@ def _warn_skips(stats):
                   "The counts are in the stats; pass strict=True to stop at the first one.", AmazonDumpWarning, stacklevel=3)
 
 def _records(path, stats, strict):
-    "(line number, record) for each line that parses; the others are counted in `stats`, or raised with `strict`."
-    lineno = 0
+    """(line number, record) for each line that parses; the others are counted in `stats`, or raised with `strict`.
+    Blank lines at the end of the file are ignored (and not counted in `stats['lines']`); a blank line before a later
+    record line is malformed like any other."""
+    lineno, blank = 0, []  # blank lines not yet followed by a non-blank one
     try:
         for lineno, raw in iter_lines(path):
-            stats["lines"] = lineno
             if not raw.strip():
-                _skip(stats, "blank line", lineno, strict, "expected one record per line"); continue
+                blank.append(lineno); continue
+            for b in blank:
+                stats["lines"] = b
+                _skip(stats, "blank line", b, strict, "expected one record per line; blank lines are allowed only at the end of the file")
+            blank = []
+            stats["lines"] = lineno
             try: rec = parse_record(raw)
             except ValueError as e:
                 _skip(stats, "unparsable line", lineno, strict, str(e)); continue
@@ -126,7 +132,7 @@ def read_reviews(
     version=None,  # '2014', '2018' or '2023'; None: detected from the first record
     strict=False,  # raise `DataFormatError` at the first malformed line instead of counting and skipping it
 ) -> Interactions:
-    "Stream the (user, item, time) of every review of a dump."
+    "Stream the (user, item, time) of every review of a dump, one record (JSON or Python literal) per line; blank lines at the end are ignored, other blank or malformed lines are skipped and counted (an error with `strict`)."
     version = _check_version(version)
     stats = _new_stats(path, version)
     user_code, item_code = {}, {}
@@ -211,7 +217,7 @@ def read_meta(
     strict=False,  # raise `DataFormatError` at the first malformed line instead of counting and skipping it
     items=None,  # item ids to keep (a set); None: all
 ) -> tuple[dict, dict]:
-    "Stream a metadata dump: returns ({item id: ItemMeta}, stats)."
+    "Stream a metadata dump: returns ({item id: ItemMeta}, stats). Blank lines at the end are ignored, other blank or malformed lines are skipped and counted (an error with `strict`)."
     stats = _new_stats(path, _check_version(version))
     stats.update(duplicates=0, other_items=0)
     out = {}

@@ -202,9 +202,19 @@ def _read_text(path) -> str:
         raise DataFormatError(path, f"byte {raw[e.start]:#04x} at offset {e.start} is not UTF-8; save the file as UTF-8 text",
                               raw[:e.start].count(b"\n") + 1) from None
 
-def _lines(path):
-    "(line number, line) of a UTF-8 text file, newlines as Python's text mode reads them."
-    return enumerate(io.StringIO(_read_text(path), newline=None), 1)
+def _lines(path, expected=""):
+    """(line number, line) of a UTF-8 text file, newlines as Python's text mode reads them. Blank lines (empty or only
+    whitespace) at the end of the file are dropped; a blank line before the last non-blank one is a `DataFormatError`
+    naming its line (`expected`: the line format, for the message)."""
+    lines = io.StringIO(_read_text(path), newline=None).readlines()
+    while lines and not lines[-1].strip(): lines.pop()
+    def numbered():
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                raise DataFormatError(path, f"empty line inside the file{'; expected ' + expected if expected else ''} "
+                                      "(blank lines are allowed only at the end of the file: remove this one)", lineno)
+            yield lineno, line
+    return numbered()
 
 def _int(tok, path, lineno, what="item id") -> int:
     "An integer token, or a `DataFormatError` naming it."
@@ -219,11 +229,12 @@ def _check_len(path, lineno, n):
                               "(remove the user or filter the data to a k-core first)", lineno)
 
 def read_s3rec_sequences(path) -> tuple[list, list]:
-    "Read an S3-Rec sequence file: returns (user ids, item-id sequences as int64 arrays)."
+    """Read an S3-Rec sequence file: returns (user ids, item-id sequences as int64 arrays). One line per user,
+    `user_id item item ...` separated by whitespace, items 1-based in time order, at least 3 per user. Blank lines
+    at the end of the file are ignored; a blank line between two sequences is an error naming its line."""
     users, seqs, seen = [], [], {}
-    for lineno, line in _lines(path):
+    for lineno, line in _lines(path, "'user_id item item ...'"):
         toks = line.split()
-        if not toks: raise DataFormatError(path, "empty line; expected 'user_id item item ...'", lineno)
         if len(toks) < 2: raise DataFormatError(path, f"'{line.strip()}' has a user id but no items", lineno)
         items = np.array([_int(t, path, lineno) for t in toks[1:]], dtype=np.int64)
         if (items <= 0).any():
@@ -277,7 +288,7 @@ def read_item2attributes(path, n_items, item_ids=None) -> tuple[list, int]:
 # %% ../nbs/00_data.ipynb #77695a2a
 def _read_inter(path):
     rows = {}
-    for lineno, line in _lines(path):
+    for lineno, line in _lines(path, "'user_id<TAB>item_id_list<TAB>item_id'"):
         if lineno == 1:
             header = line.rstrip("\n").split("\t")
             if [h.split(":")[0] for h in header] != ["user_id", "item_id_list", "item_id"]:
@@ -295,7 +306,7 @@ def _read_inter(path):
 
 def _read_index(path):
     out, first = {}, {}
-    for lineno, line in _lines(path):
+    for lineno, line in _lines(path, "'token<TAB>index'"):
         parts = line.rstrip("\n").split("\t")
         if len(parts) != 2 or not re.fullmatch(r"[0-9]{1,18}", parts[1]): raise DataFormatError(path, "expected 'token<TAB>index'", lineno)
         if parts[0] in out: raise DataFormatError(path, f"token {parts[0]!r} already listed at line {first[parts[0]]}", lineno)
@@ -329,7 +340,9 @@ def read_features(path, n_items, dim=None) -> np.ndarray:
 
 # %% ../nbs/00_data.ipynb #47ac5d96
 def read_atomic(folder, prefix, name=None, feature_files=None) -> SeqDataset:
-    "Read a UniSRec/RecBole atomic dataset `folder/prefix.*`; `feature_files` maps modality -> (suffix, dim or None)."
+    """Read a UniSRec/RecBole atomic dataset `folder/prefix.*`; `feature_files` maps modality -> (suffix, dim or None).
+    The text files (`.test.inter`, `.valid.inter`, `.item2index`, `.text`) are tab-separated, one row per line; blank
+    lines at the end of a file are ignored, a blank line between two rows is an error naming the file and line."""
     folder = Path(folder)
     f = lambda suffix: folder/f"{prefix}.{suffix}"
     test, valid = _read_inter(f("test.inter")), _read_inter(f("valid.inter"))
@@ -354,7 +367,7 @@ def read_atomic(folder, prefix, name=None, feature_files=None) -> SeqDataset:
     text = None
     if f("text").exists() and asins is not None:
         by_asin = {}
-        for lineno, line in _lines(f("text")):
+        for lineno, line in _lines(f("text"), "'item_id<TAB>text'"):
             if lineno == 1: continue  # header
             parts = line.rstrip("\n").split("\t", 1)
             if len(parts) != 2: raise DataFormatError(f("text"), "expected 'item_id<TAB>text'", lineno)

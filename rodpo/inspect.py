@@ -17,14 +17,15 @@ from .data import load_dataset, SeqDataset
 from .moe import SparseMoE, DenseMoE, route
 
 # %% auto #0
-__all__ = ['COLORS', 'LABELS', 'experiment_runs', 'pool_table', 'negatives_table', 'false_negative_lines', 'NegativeInspector',
-           'item_routing', 'expert_load', 'modality_contributions', 'modality_ablation', 'attribute_breakdown',
-           'popular_items', 'parse_items', 'RoutingInspector']
+__all__ = ['STRATEGY_ORDER', 'COLORS', 'LABELS', 'experiment_runs', 'pool_table', 'negatives_table', 'false_negative_lines',
+           'NegativeInspector', 'item_routing', 'expert_load', 'modality_contributions', 'modality_ablation',
+           'attribute_breakdown', 'popular_items', 'parse_items', 'RoutingInspector']
 
 # %% ../nbs/13_inspect.ipynb #012f0c2c
+STRATEGY_ORDER = ("reference", "random", "popularity", "hard", "topk_stochastic", "dns")  # the order of strategies in tables and figures
+
 def experiment_runs(out_dir) -> pd.DataFrame:
     "The DPO runs of an experiment folder that recorded probes: strategy, seed and folder, in the usual strategy order."
-    from rodpo.reproduce import STRATEGY_ORDER
     rows = []
     for f in sorted(Path(out_dir).glob("*-seed*/probes.json")):
         name = f.parent.name

@@ -6,7 +6,7 @@ Docs: https://rodpo.github.io/rodpo/papermill.html.md"""
 
 # %% ../nbs/14_papermill.ipynb #50cb56fe
 from __future__ import annotations
-import argparse, json, os, time
+import argparse, json, os, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +14,13 @@ import pandas as pd
 
 from .data import atomic_write, DATASETS
 from .experiment import experiment_table
+from .inspect import STRATEGY_ORDER, experiment_runs, false_negative_lines
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'comparison_figure', 'false_negative_curves', 'false_negative_figure', 'expert_load',
-           'expert_load_figure', 'check_parameters_cell', 'reproduce', 'main']
+__all__ = ['comparison_figure', 'false_negative_curves', 'false_negative_figure', 'expert_load', 'expert_load_figure',
+           'check_parameters_cell', 'dataset_folder', 'reproduce', 'main']
 
 # %% ../nbs/14_papermill.ipynb #de9741e8
-STRATEGY_ORDER = ("reference", "random", "popularity", "hard", "topk_stochastic", "dns")
-
 def _order(names): return sorted(names, key=lambda s: (STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else len(STRATEGY_ORDER), s))
 
 def comparison_figure(out_dir, metrics=("ndcg@5", "mrr@5")):
@@ -39,15 +38,10 @@ def comparison_figure(out_dir, metrics=("ndcg@5", "mrr@5")):
     return fig
 
 def false_negative_curves(out_dir, window: int = 10) -> pd.DataFrame:
-    "Per strategy and step: the false-negative rate, moving average over `window` steps, averaged over seeds."
-    rows = []
-    for f in sorted(Path(out_dir).glob("*-seed*/diagnostics.json")):
-        if f.parent.name.startswith(("sweep-", "reference-")): continue
-        d = pd.DataFrame(json.loads(f.read_text()))
-        if d.empty: continue
-        strategy, seed = f.parent.name.rsplit("-seed", 1)
-        rows.append(pd.DataFrame(dict(strategy=strategy, seed=int(seed), step=d.step,
-                                      false_negative_rate=d.false_negative_rate.rolling(window, min_periods=1).mean())))
+    "Per strategy and step: the false-negative rate, moving average over `window` steps (`rodpo.inspect.false_negative_lines`, one seed's lines), averaged over seeds."
+    rows = [pd.DataFrame(dict(strategy=strategy, seed=seed, step=steps, false_negative_rate=rate))
+            for seed in sorted(experiment_runs(out_dir).seed.unique())
+            for strategy, (steps, rate) in false_negative_lines(out_dir, seed, window).items()]
     if not rows: return pd.DataFrame(columns=["strategy", "step", "false_negative_rate"])
     return pd.concat(rows).groupby(["strategy", "step"], as_index=False).false_negative_rate.mean()
 
@@ -102,25 +96,61 @@ def check_parameters_cell(notebook) -> list[str]:
     return ([t.id for n in body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)]
             + [n.target.id for n in body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)])
 
-def reproduce(datasets, out_root="results/reproduce", parameters: dict | None = None, notebook=None, timeout: int = 3600, log=print) -> pd.DataFrame:
-    "Run the reproduction notebook once per dataset into `out_root/<dataset>`; returns the cross-dataset summary."
+def dataset_folder(dataset) -> str:
+    "The name of a dataset's output folder: a known name as given, else a file's stem (`/data/Games.txt` -> `Games`) or a folder's name."
+    s = str(dataset)
+    if s.lower() in DATASETS: return s
+    p = Path(os.path.abspath(Path(s).expanduser()))  # '.', '..' and a trailing '/' resolved; symlinks kept
+    name = p.name if p.is_dir() else p.stem
+    if not name: raise ValueError(f"cannot name an output folder after dataset {dataset!r}; give out_dir")
+    return name
+
+def _cell_where(executed) -> str:
+    "Which cell of an executed notebook ran last: its index, the heading above it and its first line."
+    import nbformat
+    nb = nbformat.read(str(executed), as_version=4)
+    started = [i for i, c in enumerate(nb.cells) if c.metadata.get("papermill", {}).get("start_time")]
+    if not started: return f"a cell of {executed}"
+    i = started[-1]
+    head = next((c.source.strip().splitlines()[0] for c in reversed(nb.cells[:i]) if c.cell_type == "markdown" and c.source.strip().startswith("#")), "")
+    line = next((l for l in nb.cells[i].source.splitlines() if l.strip() and not l.startswith("#")), "")
+    about = ([f"under {head!r}"] if head else []) + ([f"which begins {line[:80]!r}"] if line else [])
+    return f"cell {i} of {executed}" + (f" ({', '.join(about)})" if about else "")
+
+def reproduce(datasets, out_root="results/reproduce", parameters: dict | None = None, notebook=None, timeout: int | None = None,
+              log=print) -> pd.DataFrame:
+    """Run the reproduction notebook once per dataset into `out_root/<name>` (`dataset_folder`: a known name, or the stem of a
+    file / name of a folder); returns the cross-dataset summary. `timeout`: seconds allowed per notebook cell, None for no limit."""
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
     nb = _find_notebook(notebook)
     names = check_parameters_cell(nb)
     parameters = dict(parameters or {})
     unknown = sorted(set(parameters) - set(names) - {"dataset", "out_dir"})
     if unknown: raise ValueError(f"unknown parameters {unknown}; the notebook takes {sorted(names)}")
+    folders = [dataset_folder(ds) for ds in datasets]
+    clash = sorted({f for f in folders if folders.count(f) > 1})
+    if clash: raise ValueError(f"datasets {[d for d, f in zip(datasets, folders) if f in clash]} would share the output folder(s) "
+                               f"{[str(Path(out_root)/f) for f in clash]}; run them one at a time with different --out folders")
     root, rows = Path(nb).resolve().parent.parent, []
-    for ds in datasets:
-        out = Path(out_root)/ds
+    for ds, name in zip(datasets, folders):
+        out = Path(out_root)/name
+        if out.exists() and not out.is_dir(): raise FileExistsError(f"{out} (the output folder of dataset {ds!r}) is a file; choose another --out")
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         log(f"{ds}: running {nb} -> {out/'reproduce.ipynb'}")
         where = out.resolve()  # as seen from the notebook's working directory (the repository root): relative when inside it
         where = where.relative_to(root) if where.is_relative_to(root) else where
         # the input path relative to the working directory: that is what the executed notebook's metadata records
-        pm.execute_notebook(os.path.relpath(nb), str(out/"reproduce.ipynb"), parameters=dict(parameters, dataset=ds, out_dir=str(where)),
-                            cwd=str(root), execution_timeout=timeout, progress_bar=False, log_output=False)
+        try:
+            pm.execute_notebook(os.path.relpath(nb), str(out/"reproduce.ipynb"), parameters=dict(parameters, dataset=ds, out_dir=str(where)),
+                                cwd=str(root), execution_timeout=timeout, progress_bar=False, log_output=False)
+        except CellTimeoutError as e:
+            try: cell = _cell_where(out/"reproduce.ipynb")
+            except Exception: cell = f"a cell of {out/'reproduce.ipynb'}"
+            raise TimeoutError(f"{ds}: {cell} ran longer than the {timeout} s allowed per cell (--timeout). "
+                               f"Run the same command again to resume: runs already finished in {out} are reused and an interrupted one "
+                               "continues from its last checkpoint; give a larger --timeout, or none for no limit.") from e
         s = pd.read_csv(out/"summary.csv")
         s.insert(0, "dataset", ds)
         s["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -129,18 +159,24 @@ def reproduce(datasets, out_root="results/reproduce", parameters: dict | None = 
     atomic_write(Path(out_root)/"summary_all.csv", lambda f: table.to_csv(f, index=False))
     return table
 
+def _cli_value(v: str):
+    "A `-p` VALUE: True, False and None as papermill reads them, else JSON when it parses (numbers, lists), else the text itself."
+    if v in ("True", "False", "None"): return {"True": True, "False": False, "None": None}[v]
+    try: return json.loads(v)
+    except json.JSONDecodeError: return v
+
 def main(argv=None):
     "rodpo-reproduce: the reproduction notebook once per dataset, e.g. `rodpo-reproduce scientific toys -p seeds '[0, 1]'`."
     p = argparse.ArgumentParser(description="Run nbs/reproduce.ipynb once per dataset with papermill and collect one table.")
-    p.add_argument("datasets", nargs="+", help=f"dataset names ({', '.join(DATASETS)}) or paths")
-    p.add_argument("--out", default="results/reproduce", help="root folder; each dataset writes to <out>/<dataset>")
+    p.add_argument("datasets", nargs="+", help=f"dataset names ({', '.join(DATASETS)}) or paths of your own files")
+    p.add_argument("--out", default="results/reproduce",
+                   help="root folder; each dataset writes to <out>/<name>: the dataset's name, or the stem of its file / name of its folder")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="a notebook parameter; VALUE is read as JSON when it parses, else as a string")
+                   help="a notebook parameter; VALUE: True, False, None, else JSON when it parses (e.g. '[0, 1]'), else a string")
     p.add_argument("--notebook", default=None, help="the notebook to run (default: nbs/reproduce.ipynb of this repository)")
-    p.add_argument("--timeout", type=int, default=3600, help="seconds allowed per notebook cell")
+    p.add_argument("--timeout", type=int, default=None, help="seconds allowed per notebook cell (default: no limit)")
     a = p.parse_args(argv)
-    def value(v):
-        try: return json.loads(v)
-        except json.JSONDecodeError: return v
-    table = reproduce(a.datasets, a.out, {k: value(v) for k, v in a.parameter}, a.notebook, a.timeout)
+    try: table = reproduce(a.datasets, a.out, {k: _cli_value(v) for k, v in a.parameter}, a.notebook, a.timeout)
+    except TimeoutError as e: sys.exit(f"rodpo-reproduce: {e}")
     print(table.to_markdown(index=False))
+

@@ -27,3 +27,16 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("RODPO_MIRROR", raising=False)
     monkeypatch.setenv("RODPO_CACHE", str(tmp_path / "cache"))
     return tmp_path
+
+
+def _skip_reason(report) -> str:
+    r = report.longrepr
+    return (r[2] if isinstance(r, tuple) and len(r) == 3 else str(r)).removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter):
+    "One visible line when browser tests were skipped for want of Chromium or Playwright (test_browser.py), and how to run them."
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if any(w in _skip_reason(r).lower() for w in ("chromium", "playwright"))]
+    if skipped:
+        reasons = "; ".join(sorted({_skip_reason(r) for r in skipped}))
+        terminalreporter.write_line(f"browser tests: {len(skipped)} skipped: {reasons}", yellow=True, bold=True)

@@ -222,6 +222,22 @@ def test_strict_names_file_and_line(tmp_path):
         read_reviews(only_missing_time, strict=True)
 
 
+@pytest.mark.parametrize("gz", [True, False])
+def test_blank_lines_at_the_end_of_a_dump_are_ignored(tmp_path, gz):
+    lines = [json.dumps(review14(u, a, t)) for u, a, t in full_grid(["U1", "U2", "U3"], ["B1", "B2", "B3"])]
+    path = write_lines(tmp_path / ("r.json.gz" if gz else "r.json"), lines + ["", "  ", ""], gz=gz)
+    inter = read_reviews(path, strict=True)  # no warning, no error
+    assert len(inter) == 9 and inter.stats["skipped"] == {} and inter.stats["lines"] == 9
+    meta = write_lines(tmp_path / "meta.json", [repr({"asin": "B1", "title": "ok"}), ""], gz=False)
+    assert list(read_meta(meta, strict=True)[0]) == ["B1"]
+    inside = write_lines(tmp_path / "r2.json", lines[:4] + ["", ""] + lines[4:] + [""], gz=False)
+    with pytest.warns(AmazonDumpWarning, match="skipped 2 malformed"):
+        inter = read_reviews(inside)
+    assert inter.stats["skipped"] == {"blank line": 2} and inter.stats["first_line"] == {"blank line": 5} and inter.stats["lines"] == 11
+    with pytest.raises(DataFormatError, match=r"r2\.json, line 5: blank line: expected one record per line; blank lines are allowed only at the end"):
+        read_reviews(inside, strict=True)
+
+
 def test_malformed_meta_lines(tmp_path):
     path = write_lines(tmp_path / "meta_X.json.gz", [repr({"asin": "B1", "title": "ok", "categories": [["X"]]}),
                                                       repr({"title": "no asin", "categories": [["X"]]}),

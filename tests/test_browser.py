@@ -55,7 +55,9 @@ def _chromium() -> str:
     for c in [named] if named else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]:
         if c and Path(c).exists():
             return c
-    _unavailable(f"Chromium not found ({named or 'apt-get install -y chromium'})")
+    _unavailable(f"RODPO_CHROMIUM={named} does not exist: point it at a Chromium binary, or unset it and install "
+                 "Chromium (sudo apt-get install -y chromium)" if named else
+                 "Chromium not found: install it (sudo apt-get install -y chromium) or set RODPO_CHROMIUM to a Chromium binary")
 
 
 def _free_port() -> int:

@@ -75,7 +75,7 @@ def _write(path, text):
 
 
 @pytest.mark.parametrize("content,msg,line", [
-    ("1 1 2 3\n\n3 4 5 6\n", "empty line", 2),
+    ("1 1 2 3\n\n3 4 5 6\n", "empty line inside the file", 2),
     ("1 1 2 3\n2\n", "no items", 2),
     ("1 1 2 3\n2 4 x 6\n", "'x' is not an integer", 2),
     ("1 1 2 3\n2 4 2.5 6\n", "'2.5' is not an integer", 2),
@@ -87,6 +87,48 @@ def test_bad_sequence_files(tmp_path, content, msg, line):
     with pytest.raises(DataFormatError, match=msg) as e:
         load_dataset(p)
     assert e.value.line == line and str(p) in str(e.value)
+
+
+@pytest.mark.parametrize("ending", ["\n\n", "\n\n\n", "\n   \n", "\r\n\r\n", "\n\t\n\n"])
+def test_blank_lines_at_the_end_of_a_sequence_file_are_ignored(tmp_path, ending):
+    p = _write(tmp_path / "mine.txt", "u1 1 2 3\nu2 2 3 4 5" + ending)
+    ds = load_dataset(p)
+    assert ds.user_ids == ["u1", "u2"] and [s.tolist() for s in ds.sequences] == [[1, 2, 3], [2, 3, 4, 5]]
+
+
+@pytest.mark.parametrize("content,line", [("u1 1 2 3\n\nu2 2 3 4\n\n", 2), ("u1 1 2 3\n  \t\nu2 2 3 4\n", 2), ("\nu1 1 2 3\n", 1)])
+def test_blank_lines_inside_a_sequence_file_are_refused(tmp_path, content, line):
+    p = _write(tmp_path / "mine.txt", content)
+    with pytest.raises(DataFormatError, match="empty line inside the file; expected 'user_id item item ...' "
+                                              r"\(blank lines are allowed only at the end of the file") as e:
+        load_dataset(p)
+    assert e.value.line == line and f"{p}, line {line}" in str(e.value)
+
+
+def _atomic_folder(d):
+    "A three-user atomic folder in the UniSRec layout (0-based item indices, tab-separated, one header line)."
+    d.mkdir()
+    head = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
+    seqs = {"u0": [0, 1, 2, 3], "u1": [1, 2, 3], "u2": [2, 3, 4, 0]}
+    (d / "X.test.inter").write_text(head + "".join(f"{u}\t{' '.join(map(str, s[:-1]))}\t{s[-1]}\n" for u, s in seqs.items()))
+    (d / "X.valid.inter").write_text(head + "".join(f"{u}\t{' '.join(map(str, s[:-2]))}\t{s[-2]}\n" for u, s in seqs.items()))
+    (d / "X.item2index").write_text("".join(f"A{i}\t{i}\n" for i in range(5)))
+    (d / "X.text").write_text("item_id:token\ttext:token_seq\n" + "".join(f"A{i}\titem {i}\n" for i in range(5)))
+    return d
+
+
+@pytest.mark.parametrize("which", ["test.inter", "valid.inter", "item2index", "text"])
+def test_blank_lines_in_atomic_files(tmp_path, which):
+    d = _atomic_folder(tmp_path / "a")
+    f = d / f"X.{which}"
+    f.write_text(f.read_text() + "\n \n")  # blank lines at the end: ignored
+    ds = load_dataset(d)
+    assert (ds.n_users, ds.n_items, ds.n_interactions) == (3, 5, 11) and ds.item_text[4] == "item 4"
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text("".join(lines[:2] + ["\n"] + lines[2:]))  # a blank line between two rows: refused, naming file and line
+    with pytest.raises(DataFormatError, match=r"empty line inside the file; expected '.+' \(blank lines are allowed only at the end") as e:
+        load_dataset(d)
+    assert e.value.line == 3 and f"{f}, line 3" in str(e.value)
 
 
 def test_own_s3rec_file_with_gaps_is_renumbered(tmp_path):

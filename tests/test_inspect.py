@@ -8,7 +8,8 @@ import torch
 
 from rodpo.data import SeqDataset, load_dataset
 from rodpo.inspect import (COLORS, NegativeInspector, RoutingInspector, attribute_breakdown, expert_load, item_routing,
-                           modality_ablation, modality_contributions, negatives_table, pool_table, popular_items)
+                           false_negative_lines, modality_ablation, modality_contributions, negatives_table, pool_table,
+                           popular_items)
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +288,24 @@ def test_colors_and_negatives_outside_the_pool(tmp_path):
     fnr = [r["false_negative_rate"] for r in diag]
     assert y[5] == pytest.approx(np.mean(fnr[3:6])) and y[0] == pytest.approx(fnr[0])
     np.testing.assert_allclose(ins.fn_fig.data[0].y, y)
+
+
+def test_reproduction_curves_are_the_inspector_lines_averaged_over_seeds(tmp_path):
+    "rodpo.reproduce.false_negative_curves smooths through rodpo.inspect.false_negative_lines: one seed, the same numbers"
+    from rodpo.reproduce import false_negative_curves
+    d = fake_experiment(tmp_path / "exp", toy_dataset(n_items=300))
+    shutil.copytree(d / "random-seed0", d / "random-seed1")  # a second seed of one strategy, with other rates
+    diag = json.loads((d / "random-seed1" / "diagnostics.json").read_text())
+    (d / "random-seed1" / "diagnostics.json").write_text(json.dumps([dict(r, false_negative_rate=r["false_negative_rate"] + 0.1) for r in diag]))
+    c = false_negative_curves(d, window=3)
+    lines = [false_negative_lines(d, seed, window=3) for seed in (0, 1)]
+    for strategy in ("random", "topk_stochastic"):
+        got = c[c.strategy == strategy]
+        ys = [ln[strategy][1] for ln in lines if strategy in ln]
+        np.testing.assert_array_equal(got.step, lines[0][strategy][0])
+        np.testing.assert_allclose(got.false_negative_rate, np.mean(ys, axis=0))
+    assert sorted(c.strategy.unique()) == ["random", "topk_stochastic"] and len(lines[1]) == 1
+    assert false_negative_curves(tmp_path / "empty").empty
 
 
 def test_a_click_in_jupyterlab_reaches_the_kernel(tmp_path):

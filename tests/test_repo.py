@@ -30,3 +30,15 @@ def test_papermill_tag_survives_nbdev_clean():
     import tomllib
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["nbdev"]
     assert "tags" in cfg["allowed_cell_metadata_keys"]
+
+
+def test_skipped_browser_tests_say_so_in_one_line(tmp_path):
+    "Without Chromium the browser tests skip (outside CI), and pytest's summary says so in one line with how to run them."
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "RODPO_REQUIRE_BROWSER")}
+    env["RODPO_CHROMIUM"] = str(tmp_path / "no-chromium")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_browser.py", "-k", "docs_site_pages"],
+                       cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("browser tests: 1 skipped: RODPO_CHROMIUM=")]
+    assert len(lines) == 1 and "sudo apt-get install -y chromium" in lines[0], r.stdout
