@@ -46,6 +46,7 @@ class DPOConfig:
     eval_every: int | None = None  # steps between validation evaluations; None = once per epoch, at its end
     patience: int = 2  # evaluations without improvement before stopping
     min_steps: int = 0  # early stopping cannot end a run before this many steps
+    keep_reference: bool = True  # the reference itself (step 0) is a candidate of model selection; False: only the trained policy's evaluations are
     metric: str = "ndcg@10"  # validation metric for early stopping and selection
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # negative strategy
     device: str = "auto"  # 'auto', 'cpu', 'cuda', ...
@@ -73,7 +74,7 @@ class DPOConfig:
         need(self.metric in METRICS, f"metric={self.metric!r} is not one of {', '.join(METRICS)}")
         need(isinstance(self.device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
              f"device={self.device!r} must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
-        for k in ("amp", "progress", "control"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
+        for k in ("amp", "progress", "control", "keep_reference"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
 
     def torch_device(self): return resolve_device(self.device)
 
@@ -275,7 +276,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     valid = eval_set(ds, "valid", mc.max_len)
     ref_valid = broadcast(evaluate(reference, valid)[0] if rank == 0 else None)
     probes = dict(users=probe_users(ds, n_probe, cfg.seed).tolist(), records=[])
-    state = dict(step=0, epoch=0, batch=0, best=ref_valid[cfg.metric], best_step=0, bad=0, done=False, wall=0.0)
+    state = dict(step=0, epoch=0, batch=0, best=ref_valid[cfg.metric] if cfg.keep_reference else float("-inf"), best_step=0, bad=0, done=False, wall=0.0)
     diagnostics = []
     if (out/"last.pt").exists():
         ck = torch.load(out/"last.pt", map_location=dev, weights_only=False)
@@ -298,7 +299,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         state["wall"] = wall0 + time.perf_counter() - t0  # summed over resumed calls
         streams = gather(dict(generator=gen.get_state(), rng=rng_state()))  # every process's random state
         if rank > 0: return
-        save_json(diagnostics, out/"diagnostics.json"); save_json(probes, out/"probes.json")
+        save_json(diagnostics, out/"diagnostics.json")
+        if not cfg.control: save_json(probes, out/"probes.json")  # the `continue` arm draws no negatives
         save_torch(dict(model=policy.state_dict(), optimizer=opt.state_dict(), sampler=sampler.state_dict(), generator=gen.get_state(),
                         rng=rng_state(), state=state, diagnostics=diagnostics, probes=probes, **(dict(ranks=streams) if n > 1 else {})), out/"last.pt")
 

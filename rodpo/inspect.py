@@ -22,7 +22,7 @@ __all__ = ['STRATEGY_ORDER', 'COLORS', 'LABELS', 'experiment_runs', 'pool_table'
            'attribute_breakdown', 'popular_items', 'parse_items', 'RoutingInspector']
 
 # %% ../nbs/13_inspect.ipynb #012f0c2c
-STRATEGY_ORDER = ("reference", "random", "popularity", "hard", "topk_stochastic", "dns")  # the order of strategies in tables and figures
+STRATEGY_ORDER = ("reference", "continue", "random", "popularity", "hard", "topk_stochastic", "dns")  # the order of strategies in tables and figures
 
 def experiment_runs(out_dir) -> pd.DataFrame:
     "The DPO runs of an experiment folder that recorded probes: strategy, seed and folder, in the usual strategy order."

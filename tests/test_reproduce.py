@@ -25,7 +25,7 @@ def test_quick_reproduction_through_papermill(shared_data, tmp_path, monkeypatch
     for f in ("reproduce.ipynb", "summary.csv", "summary.json", "runs.csv", "sweep_K.csv", "parameters.json",
               "comparison.html", "false_negative_rate.html", "sweep_K.html", "expert_load.html"):
         assert (out / f).exists(), f
-    assert set(table.strategy) == {"reference", "hard", "topk_stochastic"} and (table.dataset == "scientific").all()
+    assert set(table.strategy) == {"reference", "continue", "hard", "topk_stochastic"} and (table.dataset == "scientific").all()
     params = json.loads((out / "parameters.json").read_text())
     assert params["quick"] is True and params["resolved"]["fusion"] == "sparse_moe" and params["resolved"]["seeds"] == [0]
     sweep = pd.read_csv(out / "sweep_K.csv")
