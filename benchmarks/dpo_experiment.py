@@ -1,7 +1,7 @@
 """Compare negative strategies for the DPO stage over seeds on one dataset (rodpo.experiment), in one run.
 
 Usage: python benchmarks/dpo_experiment.py --dataset scientific --seeds 0,1,2 --out results/dpo_scientific \
-           [--strategies random,popularity,hard,topk_stochastic,dns] [--dpo '{"beta": 0.1}'] [--sampler '{"K": 50}'] [--model '{}'] \
+           [--strategies continue,random,popularity,hard,topk_stochastic,dns] [--dpo '{"beta": 0.1}'] [--sampler '{"K": 50}'] [--model '{}'] \
            [--sweep K=1,5,10,20,50,100,200 --sweep beta=0.01,0.1,1] [--sweep-only] [--no-summary]
 Writes every run folder under --out (finished runs and folders of interrupted runs are reused), then summary.csv / summary.md
 (and sweep_<param>.csv / .html per sweep), and prints the summary as JSON. With --no-summary only the runs are made (for one
@@ -12,14 +12,14 @@ from pathlib import Path
 
 from rodpo.data import atomic_write
 from rodpo.experiment import ExperimentConfig, run_experiment, summarize_experiment, run_sweep, sweep_table, sweep_figure, experiment_table
-from rodpo.negatives import STRATEGIES
+from rodpo.experiment import ARMS
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="scientific")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument("--strategies", default=",".join(ARMS), help="the continue control and negative strategies")
     p.add_argument("--out", default=None)
     for k in ("model", "stage1", "dpo", "sampler"): p.add_argument(f"--{k}", default="{}", help=f"JSON overrides of the {k} configuration")
     p.add_argument("--sweep", action="append", default=[], help="param=v1,v2,... : a topk_stochastic sweep after the comparison (repeatable)")

@@ -3,8 +3,8 @@
 Usage: python benchmarks/dpo_report.py results/dpo_beauty results/dpo_sports results/dpo_toys results/dpo_scientific [--out results/dpo_all]
        [--labels "name 1,name 2,..."]  (the first column, one per folder; default: each experiment's dataset)
 Reads each experiment folder (rodpo.experiment.summarize_experiment), writes <out>.csv (every column) and <out>.md
-(NDCG@5 and MRR@5: mean ± std over seeds, change and Wilcoxon p-value against the reference and against hard,
-false-negative rate), and prints the markdown.
+(NDCG@5 and MRR@5: mean ± std over seeds, change [95% CI] and Holm-adjusted p against continue, the reference and hard,
+false-negative rate), and prints the markdown. Holm's correction runs within each folder's table.
 """
 import argparse, json
 from pathlib import Path
@@ -30,17 +30,16 @@ def main():
         tables.append(s)
     t = pd.concat(tables, ignore_index=True)
     atomic_write(a.out + ".csv", lambda f: t.to_csv(f, index=False))
-    p_ = lambda v: "" if pd.isna(v) else (f"{v:.2g}" if v >= 0.001 else f"{v:.0e}")
     rows = []
     for _, r in t.iterrows():
         row = dict(dataset=r.dataset, strategy=r.strategy, seeds=r.seeds)
         for k in ("ndcg@5", "mrr@5"):
-            row[k.upper().replace("@", "@")] = r[k]
-            for base in ("reference", "hard"):
-                if f"{k} vs {base}" in r and isinstance(r[f"{k} vs {base}"], str):
-                    row[f"{k} vs {base} (p)"] = f"{r[f'{k} vs {base}']} ({p_(r[f'{k} p vs {base}'])})"
-                else: row[f"{k} vs {base} (p)"] = ""
-        row["FN rate"] = "" if pd.isna(r.false_negative_rate) else f"{r.false_negative_rate:.2%}"
+            row[k.upper()] = r[k]
+            for base in ("continue", "reference", "hard"):
+                v = r.get(f"{k} vs {base}")
+                row[f"{k} vs {base} (Holm p)"] = f"{v} ({r[f'{k} p_holm vs {base}']})" if isinstance(v, str) and v != "—" else ""
+        fnr = r.false_negative_rate
+        row["FN rate"] = f"{fnr:.2%}" if isinstance(fnr, float) else ""
         rows.append(row)
     md = pd.DataFrame(rows).to_markdown(index=False)
     atomic_write(a.out + ".md", lambda f: Path(f).write_text(md + "\n"))
