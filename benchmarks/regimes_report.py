@@ -1,0 +1,73 @@
+"""The README's tables of the regimes study, from the committed results of each dataset (nbs/regimes.ipynb outputs).
+
+Usage: python benchmarks/regimes_report.py results/regimes/scientific results/regimes/beauty [--out results/regimes/report.md]
+For each dataset folder: topk_stochastic and hard against continue (and topk_stochastic against hard) on NDCG@5 and MRR@5, every
+backbone and beta, with the paired bootstrap 95% CI and the Holm-adjusted p-value of that dataset's table (regimes.csv); the stage-1
+references per backbone; each backbone's validation-selected arm against the full-CE reference (versus_full_ce.csv); and the
+largest effect of any arm against continue. Writes the markdown to --out and prints it.
+"""
+import argparse, json
+from pathlib import Path
+
+import pandas as pd
+
+from rodpo.data import atomic_write
+from rodpo.experiment import experiment_table
+
+ORDER = ("ce", "ce-quarter", "sampled_softmax", "bce")
+
+
+def fmt_p(p): return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def cell(r): return f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}] p={fmt_p(r.p_holm)}"
+
+
+def references(folder: Path) -> pd.DataFrame:
+    rows = []
+    for b in ORDER:
+        t = experiment_table(folder / b) if (folder / b).is_dir() else pd.DataFrame()
+        if not len(t): continue
+        t = t[t.strategy == "reference"]
+        best = [json.loads((folder / b / r / "metrics.json").read_text())["best_epoch"] for r in t.run]
+        rows.append({"backbone": b, "seeds": len(t), "best epoch": " ".join(map(str, best)),
+                     **{k.upper(): f"{t[f'test_{k}'].mean():.4f} ± {t[f'test_{k}'].std(ddof=1) if len(t) > 1 else 0:.4f}" for k in ("ndcg@5", "mrr@5", "ndcg@10", "hr@10")}})
+    return pd.DataFrame(rows)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+")
+    p.add_argument("--out", default="results/regimes/report.md")
+    a = p.parse_args()
+    parts = []
+    for f in map(Path, a.folders):
+        t = pd.read_csv(f / "regimes.csv")
+        params = json.loads((f / "parameters.json").read_text())
+        parts.append(f"### {params['dataset']} ({t.seeds.max()} seeds)\n\nStage-1 references (test):\n\n{references(f).to_markdown(index=False)}\n")
+        rows = []
+        for (b, arm), g in t.groupby(["backbone", "arm"], sort=False):
+            if not arm.startswith(("topk_stochastic", "hard")): continue
+            row = dict(backbone=b, arm=arm)
+            for k in ("ndcg@5", "mrr@5"):
+                for base in ("continue", "hard"):
+                    r = g[(g.metric == k) & (g.base.str.split("-beta").str[0] == base)]
+                    if len(r): row[f"{k.upper()} vs {base}"] = cell(r.iloc[0])
+            rows.append(row)
+        order = {b: i for i, b in enumerate(ORDER)}
+        tab = pd.DataFrame(rows).sort_values("backbone", key=lambda s: s.map(order), kind="stable").fillna("")
+        parts.append("Against `continue` and `hard` (relative change of the mean [95% CI], Holm-adjusted p over the dataset's table):\n\n" + tab.to_markdown(index=False) + "\n")
+        c = t[t.base == "continue"].sort_values("rel_change", ascending=False).iloc[0]
+        parts.append(f"Largest change of any arm against `continue`: {c.backbone} {c.arm} {c.metric.upper()} {cell(c)} (MDE {100 * c.mde:.2f}%).\n")
+        if (f / "versus_full_ce.csv").exists():
+            v = pd.read_csv(f / "versus_full_ce.csv")
+            v["change vs full-CE reference"] = [cell(r) for r in v.itertuples()]
+            parts.append("Each backbone's validation-selected arm against the converged full-CE reference (test):\n\n"
+                         + v[["backbone", "selected_arm", "metric", "mean", "base_mean", "change vs full-CE reference"]].round(4).to_markdown(index=False) + "\n")
+    md = "\n".join(parts)
+    atomic_write(a.out, lambda f: Path(f).write_text(md))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
