@@ -5,7 +5,7 @@
 #   that seed's reference is trained). DPO hyperparameters: chosen on Scientific validation (results/dpo_scientific_search.jsonl).
 # Usage: RODPO_DATA=<data root> OUT=<folder for packed results> [ONLY="beauty:1 sports:0"] bash benchmarks/device_dpo.sh [seconds per process]
 #   ONLY limits the call to those dataset:seed runs (reference and the five strategies, no sweeps).
-# Run folders land in results/dpo_<dataset>; interrupted runs resume on the next call. Tables: benchmarks/dpo_experiment.py
+# Run folders land in results/dpo_<dataset>; interrupted runs resume on the next call. Tables: benchmarks/dpo_experiment.py (rodpo-experiment)
 # on the same --out (it trains nothing when every run is finished).
 set -u
 limit=${1:-470}

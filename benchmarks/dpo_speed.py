@@ -20,7 +20,9 @@ from rodpo.dpo import DPOConfig, FutureIndex, dpo_step, reference_hidden, _posit
 from rodpo.metrics import evaluate
 from rodpo.model import SASRec, SASRecConfig
 from rodpo.negatives import SamplerConfig, NegativeSampler
-from rodpo.train import ce_loss, TrainConfig, autocast
+from rodpo.distributed import autocast
+from rodpo.objectives import ce_loss
+from rodpo.train import TrainConfig
 
 
 def sync(dev):

@@ -14,7 +14,7 @@ import torch
 
 from rodpo.data import load_dataset, eval_set, TrainBatches
 from rodpo.model import SASRec, n_parameters
-from rodpo.train import ce_loss
+from rodpo.objectives import ce_loss
 
 
 def main():

@@ -112,8 +112,9 @@ import torch
 torch.set_num_threads(args["threads"])
 from rodpo.data import load_dataset, eval_set
 from rodpo.model import SASRecConfig
-from rodpo.train import TrainConfig, fit, final_evaluation
-import rodpo.train as rt
+from rodpo.runs import final_evaluation
+from rodpo.train import TrainConfig, fit
+import rodpo.runs as rr, rodpo.train as rt
 from pathlib import Path
 out = Path(args["out_dir"])
 rss = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -132,7 +133,7 @@ def evaluate(*a, **k):
     c0 = time.process_time(); r = _evaluate(*a, **k); cpu["eval"].append(time.process_time() - c0)
     cpu["peak_rss_mb"] = max(cpu["peak_rss_mb"], rss()); cpu_file.write_text(json.dumps(cpu))
     return r
-rt.TrainBatches.epoch, rt.evaluate = epoch, evaluate
+rt.TrainBatches.epoch, rt.evaluate, rr.evaluate = epoch, evaluate, evaluate  # validation (train) and the final evaluation (runs)
 t0 = time.perf_counter()
 ds = load_dataset(args["dataset"])
 cfg = TrainConfig(dataset=args["dataset"], seed=0, max_epochs=args["max_epochs"], patience=args["patience"], lr=args["lr"],

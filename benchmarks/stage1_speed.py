@@ -10,7 +10,8 @@ import torch
 from rodpo.data import load_dataset, eval_set, TrainBatches
 from rodpo.metrics import evaluate
 from rodpo.model import SASRec, SASRecConfig
-from rodpo.train import ce_loss, TrainConfig
+from rodpo.objectives import ce_loss
+from rodpo.train import TrainConfig
 
 
 def epoch_time(model, batches, opt, dev, epoch):

@@ -260,6 +260,73 @@ def _mean_std(v):
     return (float(m.group(1)), float(m.group(2)) if m.group(2) else None) if m else None
 
 
+DASH = "\u2014"  # an empty or undefined cell: no NaN on the page
+_NAN = re.compile(r"\b(?:nan|NaN|NAN|None|<NA>)\b")
+
+
+def fmt_number(x, digits: int = 4) -> str:
+    "A number as a results table shows it: integers whole, others to `digits` significant digits (no exponent from 1e-4 to 1e6); NaN or None -> an em dash"
+    if x is None or isinstance(x, bool):
+        return DASH if x is None else str(x)
+    x = float(x)
+    if x != x or x in (float("inf"), float("-inf")):
+        return DASH
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    if 1e-4 <= abs(x) < 10 ** digits:
+        return f"{x:.{digits}g}"
+    return f"{x:.0f}" if abs(x) >= 10 ** digits and abs(x) < 1e6 else f"{x:.{digits - 1}e}"
+
+
+def fmt_p(p) -> str:
+    "A p-value: 0.003, <0.001; NaN or None -> an em dash"
+    if p is None or p != p:
+        return DASH
+    return "<0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
+def _is_p_column(name) -> bool:
+    n = str(name).lower()
+    return n in ("p", "pvalue", "p_value", "p-value") or n.startswith(("p_", "p ")) or n.endswith((" p", "_p")) or " p_" in n or "p_holm" in n
+
+
+def fmt_cell(v, p_value: bool = False) -> str:
+    "One cell of a results table as text: numbers by `fmt_number` (p-values by `fmt_p`), 'mean ± std' strings with both parts so, NaN anywhere as an em dash"
+    import numbers
+    if v is None or (isinstance(v, numbers.Number) and not isinstance(v, bool)):
+        return fmt_p(v) if p_value else fmt_number(v)
+    s = str(v).strip()
+    if not s or _NAN.fullmatch(s):
+        return DASH
+    if p_value:
+        try:
+            return fmt_p(float(s))
+        except ValueError:
+            pass
+    try:
+        ms = _mean_std(s)
+    except ValueError:  # '-', 'e': text that only looks numeric
+        ms = None
+    if ms is not None and not re.fullmatch(r"[-+]?\d+", s):  # '0.0828 ± 0.0013', '0.054 ± 0.0', a bare float string
+        mean, std = ms
+        return fmt_number(mean) + ("" if std is None else f" ± {fmt_number(std)}")
+    s = _NAN.sub(DASH, s)
+    return DASH if not s.replace(DASH, "").replace("±", "").strip() else s  # 'nan ± nan
+
+
+def format_table(df):
+    "A copy of `df` with every cell as display text (`fmt_cell`): the HTML of the results page shows no NaN and no runaway digits"
+    out = df.copy().astype(object)
+    for c in out.columns:
+        p = _is_p_column(c)
+        out[c] = [fmt_cell(v, p) for v in df[c]]
+    return out
+
+
+def table_html(df) -> str:
+    return format_table(df).to_html(index=False, classes="site-table", border=0, na_rep=DASH)
+
+
 def summary_figure(df, name: str):
     "A bar chart (mean ± std) of a summary's headline test metric, or None"
     import plotly.graph_objects as go
@@ -324,14 +391,14 @@ def results_notebook(results: Path, out: Path, pages: list[dict]):
         summary_csv, summary_md = d / "summary.csv", d / "summary.md"
         if summary_csv.exists():
             df = pd.read_csv(summary_csv)
-            cells.append(html_cell(df.to_html(index=False, classes="site-table", border=0)))
+            cells.append(html_cell(table_html(df)))
             fig = summary_figure(df, d.name)
             if fig is not None:
                 cells.append(html_cell(plot=fig))
         elif summary_md.exists():
-            cells.append(new_markdown_cell(summary_md.read_text()))
+            cells.append(new_markdown_cell(_NAN.sub(DASH, summary_md.read_text())))
         elif (df := runs_table(runs)) is not None:  # no summary: one row per run folder
-            cells.append(html_cell(df.to_html(index=False, classes="site-table", border=0, float_format="%.4f")))
+            cells.append(html_cell(table_html(df)))
             fig = summary_figure(df, d.name)
             if fig is not None:
                 cells.append(html_cell(plot=fig))

@@ -6,7 +6,7 @@ Docs: https://rodpo.github.io/rodpo/dpo.html.md"""
 
 # %% ../nbs/10_dpo.ipynb #c6695cd8
 from __future__ import annotations
-import contextlib, copy, json, math, re, time
+import argparse, contextlib, copy, json, math, re, sys, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
@@ -14,18 +14,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import SeqDataset, TrainBatches, eval_set, pad_left
+from .data import SeqDataset, TrainBatches, eval_set, pad_left, load_dataset
 from .metrics import evaluate
 from .moe import aux_loss
 from .losses import dpo_loss, negative_weights, reward_margin, FORMS
 from .negatives import SamplerConfig, NegativeSampler, false_negative_mask, _mask_excluded
-from .train import load_checkpoint, save_json, save_torch, seed_everything, rng_state, set_rng_state, METRICS, prepare_run_folder, resolve_device, final_evaluation, RunLock, ChunkedSoftmaxCE
-from .train import world, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast, _zero_loss, chunk_rows
-from .train import Objective, item_counts
+from .runs import load_checkpoint, save_json, save_torch, seed_everything, rng_state, set_rng_state, prepare_run_folder, resolve_device, final_evaluation, RunLock
+from .runs import RunFolderError, add_options
+from .distributed import world, init_distributed, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast, _zero_loss
+from .objectives import ChunkedSoftmaxCE, chunk_rows, Objective, item_counts
+from .train import METRICS
 
 # %% auto #0
 __all__ = ['ANCHORS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'FutureIndex', 'dpo_step', 'probe_users', 'probe', 'reference_hidden',
-           'fit_dpo']
+           'fit_dpo', 'run_dpo', 'parser', 'main']
 
 # %% ../nbs/10_dpo.ipynb #b32e9d03
 ANCHORS = ("dropout", "deterministic")
@@ -116,7 +118,7 @@ def _histories(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, generator, keys=None, step=None, chunk: int | None = None, denom=None,
              ref_hidden=None, objective: Objective | None = None):
     """Loss and diagnostics of one batch: (loss tensor, dict of per-position tensors, None for the `continue` arm). `keys` (positions' ids) and `step` feed pool reuse;
-    `chunk` rows of catalogue logits at a time (default `rodpo.train.chunk_rows`); `denom` divides the summed per-position losses (default: the batch's positions);
+    `chunk` rows of catalogue logits at a time (default `rodpo.objectives.chunk_rows`); `denom` divides the summed per-position losses (default: the batch's positions);
     `ref_hidden` (from `reference_hidden`, with `keys`): the reference's hidden states, read instead of running the reference;
     `objective`: the backbone's own loss, for the anchor term (default: full-softmax CE).
     The implicit reward is taken with the policy deterministic (eval mode, like the reference), so that r = 0 and the pairwise loss is log 2 at the first step."""
@@ -348,3 +350,40 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
                       wall_s=round(state["wall"], 1), device=str(dev), **(dict(processes=n) if n > 1 else {}))
         save_json(result, out/"metrics.json")
     return broadcast(result)
+
+# %% ../nbs/10_dpo.ipynb #3674dfa4
+def run_dpo(cfg: DPOConfig, out_dir=None, dataset: str | None = None, data_dir: str | None = None, log=print) -> dict:
+    "Load the dataset of the stage-1 run `cfg.stage1` (or `dataset`) and `fit_dpo` in `out_dir` (default: runs/dpo-<dataset>-<arm>-seed<seed>)."
+    config = Path(cfg.stage1)/"config.json"
+    if not config.exists(): raise FileNotFoundError(f"no stage-1 run at {cfg.stage1} (no config.json): train the reference first (rodpo-train)")
+    stage1 = json.loads(config.read_text())
+    ds = load_dataset(dataset or stage1["train"]["dataset"], data_dir or (None if dataset else stage1["train"].get("data_dir")))
+    if ds.stats() != stage1["data"]:
+        raise ValueError(f"the dataset {ds.name!r} is not the one the stage-1 run {cfg.stage1} trained on ({stage1['data'].get('dataset')!r}: "
+                         f"{stage1['data'].get('n_users')} users, {stage1['data'].get('n_items')} items); name it with --dataset and --data_dir")
+    arm = "continue" if cfg.control else cfg.sampler.strategy
+    return fit_dpo(ds, cfg, out_dir or Path("runs")/f"dpo-{Path(ds.name).name}-{arm}-seed{cfg.seed}", log)
+
+def parser() -> argparse.ArgumentParser:
+    "The options of `rodpo-dpo`: the fields of `DPOConfig` and `SamplerConfig`, the dataset and `--out_dir`."
+    p = argparse.ArgumentParser(prog="rodpo-dpo", description="Align a stage-1 model by DPO (one arm: a negative strategy, or the continue "
+                                "control with --control true) and print the run's final metrics as JSON.")
+    add_options(p.add_argument_group("DPO (DPOConfig)"), DPOConfig, skip=("sampler",))
+    add_options(p.add_argument_group("negatives (SamplerConfig)"), SamplerConfig)
+    p.add_argument("--dataset", default=None, help="dataset name or path (default: the stage-1 run's, from its config.json)")
+    p.add_argument("--data_dir", default=None, help="data root of --dataset (default: the stage-1 run's)")
+    p.add_argument("--out_dir", default=None, help="run folder (default: runs/dpo-<dataset>-<strategy or continue>-seed<seed>); reruns resume")
+    return p
+
+def main(argv=None):
+    "Entry point of `rodpo-dpo`."
+    a = vars(parser().parse_args(argv))
+    sampler = {f: a.pop(f) for f in SamplerConfig.__dataclass_fields__}
+    out_dir, dataset, data_dir = a.pop("out_dir"), a.pop("dataset"), a.pop("data_dir")
+    try:
+        cfg = DPOConfig(**a, sampler=SamplerConfig(**sampler))
+        rank, _ = init_distributed(cfg.device)  # started by torchrun: one process of several
+        res = run_dpo(cfg, out_dir, dataset, data_dir, log=print if rank == 0 else (lambda *a: None))
+    except (ValueError, FileNotFoundError, RunFolderError) as e:
+        sys.exit(f"rodpo-dpo: error: {e}")
+    if rank == 0: print(json.dumps(res, indent=2))

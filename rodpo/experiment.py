@@ -6,7 +6,7 @@ Docs: https://rodpo.github.io/rodpo/experiment.html.md"""
 
 # %% ../nbs/11_experiment.ipynb #ac112ffe
 from __future__ import annotations
-import json
+import argparse, json, sys, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
@@ -15,13 +15,14 @@ import pandas as pd
 
 from .data import load_dataset, atomic_write
 from .model import SASRecConfig
-from .train import TrainConfig, fit, save_json
+from .runs import save_json, RunFolderError, add_options, field_help
+from .train import TrainConfig, fit
 from .negatives import SamplerConfig, STRATEGIES
 from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
 __all__ = ['ARMS', 'ExperimentConfig', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table', 'holm',
-           'paired_comparison', 'compare_arms', 'summarize_experiment']
+           'paired_comparison', 'compare_arms', 'summarize_experiment', 'write_summary', 'parser', 'main']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
 ARMS = ("continue",) + STRATEGIES  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
@@ -239,3 +240,54 @@ def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"
         row["false_negative_rate"] = round(float(fnr.mean()), 4) if len(fnr) else "—"
         rows.append(row)
     return pd.DataFrame(rows).set_index("strategy").fillna("—")
+
+# %% ../nbs/11_experiment.ipynb #cfdd71b8
+def write_summary(out_dir, sweeps=()) -> pd.DataFrame:
+    "Write the experiment's tables into `out_dir`: summary.csv and summary.md (`summarize_experiment`), and for each swept parameter sweep_<param>.csv and sweep_<param>.html (`sweep_table`, `sweep_figure`); returns the summary."
+    out = Path(out_dir)
+    for param in sweeps:
+        t = sweep_table(out, param)
+        atomic_write(out/f"sweep_{param}.csv", lambda f: t.to_csv(f, index=False))
+        table = experiment_table(out)
+        fig = sweep_figure(t, param, reference=table[table.strategy == "reference"])
+        atomic_write(out/f"sweep_{param}.html", lambda f: fig.write_html(f, include_plotlyjs="cdn"))
+    summary = summarize_experiment(out)
+    atomic_write(out/"summary.csv", lambda f: summary.to_csv(f))
+    atomic_write(out/"summary.md", lambda f: Path(f).write_text(summary.to_markdown() + "\n"))
+    return summary
+
+def _ints(s: str) -> tuple: return tuple(int(v) for v in s.split(","))
+def _floats(s: str) -> tuple | None: return None if s.strip().lower() == "none" else tuple(float(v) for v in s.split(","))
+
+def _sweep(s: str) -> tuple:
+    param, eq, values = s.partition("=")
+    if not (eq and param and values): raise argparse.ArgumentTypeError(f"{s!r}: write param=v1,v2,...")
+    return param, [json.loads(v) for v in values.split(",")]
+
+def parser(out_default: str = "runs/experiment-{dataset}") -> argparse.ArgumentParser:
+    "The options of `rodpo-experiment`: the fields of `ExperimentConfig`, the sweeps and what to skip."
+    p = argparse.ArgumentParser(prog="rodpo-experiment", description="Compare the continue control and negative strategies for the DPO stage over seeds "
+                                "on one dataset; write summary.csv and summary.md in the experiment folder and print the summary as JSON.")
+    add_options(p, ExperimentConfig, skip=("out_dir",), types=dict(seeds=(_ints, "S,S"), betas=(_floats, "B,B")))
+    p.add_argument("--out_dir", "--out", default=None, metavar="DIR",
+                   help=f"{field_help(ExperimentConfig)['out_dir']} (default: {out_default.replace('{dataset}', '<dataset>')})")
+    p.add_argument("--sweep", action="append", type=_sweep, default=[], metavar="PARAM=V1,V2",
+                   help="a topk_stochastic sweep of a SamplerConfig or DPOConfig field after the comparison (repeatable; values as JSON)")
+    p.add_argument("--sweep_only", "--sweep-only", action="store_true", help="run only the sweeps (the references are trained or reused)")
+    p.add_argument("--no_summary", "--no-summary", action="store_true", help="train only; write no tables")
+    return p
+
+def main(argv=None, out_default: str = "runs/experiment-{dataset}"):
+    "Entry point of `rodpo-experiment`; `out_default`: the experiment folder without --out_dir."
+    a = parser(out_default).parse_args(argv)
+    out = a.out_dir or out_default.format(dataset=Path(a.dataset).name)
+    t0 = time.perf_counter()
+    try:
+        cfg = ExperimentConfig(a.dataset, str(out), strategies=a.strategies, seeds=a.seeds, betas=a.betas, model=a.model, stage1=a.stage1, dpo=a.dpo, sampler=a.sampler)
+        if not a.sweep_only: run_experiment(cfg)
+        for param, values in a.sweep: run_sweep(cfg, param, values)
+        if a.no_summary: return
+        summary = write_summary(out, [param for param, _ in a.sweep])
+    except (ValueError, FileNotFoundError, RunFolderError) as e:
+        sys.exit(f"rodpo-experiment: error: {e}")
+    print(json.dumps(dict(dataset=a.dataset, wall_s=round(time.perf_counter() - t0, 1), summary=summary.reset_index().to_dict(orient="records")), indent=1))

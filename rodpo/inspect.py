@@ -352,7 +352,7 @@ class RoutingInspector:
     def __init__(self, source, dataset=None, attribute_names: dict | None = None, top_attributes: int = 20, n_popular: int = 20, text_chars: int = 50):
         import ipywidgets as W, plotly.graph_objects as go
         from plotly.subplots import make_subplots
-        from rodpo.train import load_checkpoint
+        from rodpo.runs import load_checkpoint
         self.history, config = [], {}
         if isinstance(source, (str, Path)):
             run = Path(source)

@@ -21,7 +21,7 @@ STRATEGIES = ("random", "popularity", "hard", "topk_stochastic", "dns")
 @dataclass
 class SamplerConfig:
     "Which negatives the DPO stage uses."
-    strategy: str = "topk_stochastic"  # one of STRATEGIES
+    strategy: str = "topk_stochastic"  # negative strategy, one of STRATEGIES: random, popularity, hard, topk_stochastic, dns
     m: int = 1  # negatives per position
     K: int = 50  # candidate pool size of topk_stochastic (K = m is `hard`, K = catalogue is near `random`)
     tau: float | None = None  # softmax temperature over pool scores; None = uniform over the pool

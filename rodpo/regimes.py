@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .data import load_dataset, atomic_write
-from .train import save_json
+from .runs import save_json
 from .experiment import ExperimentConfig, run_experiment, experiment_table, compare_arms, paired_comparison, holm, _per_user
 
 # %% auto #0

@@ -6,35 +6,29 @@ Docs: https://rodpo.github.io/rodpo/train.html.md"""
 
 # %% ../nbs/07_train.ipynb #a99bf3c4
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, math, os, random, re, sys, tempfile, time
+import argparse, contextlib, json, math, sys, time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .data import load_dataset, eval_set, TrainBatches, SeqDataset, atomic_write, DATASETS, RodpoDataError
+from .data import load_dataset, eval_set, TrainBatches, SeqDataset, DATASETS, RodpoDataError
 from .model import SASRec, SASRecConfig, n_parameters
 from .metrics import evaluate, KS
-from .moe import aux_loss, SparseMoE, DenseMoE
-try: import fcntl  # POSIX: run folders are locked while a run uses them
-except ImportError: fcntl = None
+from .moe import SparseMoE, DenseMoE
+from .runs import resolve_device, _DEVICE, save_json, save_torch, seed_everything, rng_state, set_rng_state
+from .runs import prepare_run_folder, RunLock, RunFolderError, final_evaluation, add_options
+from .distributed import world, init_distributed, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast
+from .objectives import LOSSES, SAMPLINGS, Objective, item_counts, stage1_loss
 
 # %% auto #0
-__all__ = ['METRICS', 'LOSSES', 'SAMPLINGS', 'TrainConfig', 'resolve_device', 'save_json', 'save_torch', 'seed_everything',
-           'rng_state', 'set_rng_state', 'ChunkedSoftmaxCE', 'chunk_rows', 'ce_loss', 'sampled_softmax', 'bce',
-           'item_counts', 'Objective', 'stage1_loss', 'routing_stats', 'load_checkpoint', 'RunFolderError',
-           'prepare_run_folder', 'RunLock', 'final_evaluation', 'check_dataset', 'world', 'init_distributed',
-           'rank_device', 'rank_seed', 'broadcast', 'gather', 'all_sum', 'barrier', 'data_parallel', 'autocast', 'fit',
-           'runs_table', 'seed_summary', 'run_stage1', 'main']
+__all__ = ['METRICS', 'MODEL_FILLED', 'TrainConfig', 'routing_stats', 'check_dataset', 'fit', 'runs_table', 'seed_summary',
+           'run_stage1', 'parser', 'main']
 
 # %% ../nbs/07_train.ipynb #fe064840
 METRICS = tuple(f"{m}@{k}" for k in KS for m in ("hr", "ndcg", "mrr"))
-LOSSES = ("ce", "sampled_softmax", "bce")  # stage-1 objectives
-SAMPLINGS = ("uniform", "popularity")  # how sampled_softmax draws its negatives
 
 @dataclass
 class TrainConfig:
@@ -88,162 +82,6 @@ class TrainConfig:
 
     def torch_device(self) -> torch.device: return resolve_device(self.device)
 
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
-
-def resolve_device(name: str) -> torch.device:
-    "'auto' -> CUDA when available, else CPU; any other name as torch reads it, checked to exist on this machine."
-    if name == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        raise ValueError(f"device={name!r}: this machine has {torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA device(s); "
-                         "use device='cpu' or 'auto'")
-    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"device={name!r}: MPS is not available on this machine; use device='cpu' or 'auto'")
-    return dev
-
-# %% ../nbs/07_train.ipynb #18549287
-def save_json(obj, path): atomic_write(path, lambda p: Path(p).write_text(json.dumps(obj, indent=2) + "\n"))
-def save_torch(obj, path): atomic_write(path, lambda p: torch.save(obj, p))
-
-# %% ../nbs/07_train.ipynb #669b86ab
-def seed_everything(seed: int):
-    "Seed Python, numpy and torch (CPU and CUDA)."
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
-
-def rng_state() -> dict:
-    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
-
-def set_rng_state(s: dict):
-    random.setstate(s["python"]); np.random.set_state(s["numpy"]); torch.set_rng_state(s["torch"])
-    if s.get("cuda") is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
-
-# %% ../nbs/07_train.ipynb #97d2a47f
-class ChunkedSoftmaxCE(torch.autograd.Function):
-    "Mean cross-entropy of `targets` (N,) in 0..V-1 under softmax(h @ table.T), computed chunk by chunk with fused gradients; `visit(rows, logits)` reads each chunk's logits first; `padding`: row 0 of `table` gets logit -inf."
-    @staticmethod
-    def forward(ctx, h, table, targets, chunk=256, visit=None, padding=False):
-        with torch.autocast(h.device.type, enabled=False):  # float32 softmax, also under mixed precision
-            return ChunkedSoftmaxCE._forward(ctx, h.float(), table.float(), targets, chunk, visit, padding)
-
-    @staticmethod
-    def _forward(ctx, h, table, targets, chunk, visit, padding):
-        need_h, need_t = ctx.needs_input_grad[:2]
-        gh = torch.empty_like(h) if need_h else None
-        gt = torch.zeros_like(table) if need_t else None
-        total = h.new_zeros((), dtype=torch.float64)
-        for i in range(0, len(h), chunk):
-            hc, tc = h[i:i + chunk], targets[i:i + chunk]
-            z = hc @ table.T
-            if padding: z[:, 0] = float("-inf")
-            if visit is not None: visit(slice(i, i + chunk), z)
-            zt = z.gather(1, tc[:, None]).squeeze(1)
-            mx = z.amax(1, keepdim=True)  # values only: `max` would also find the indices, about 10x slower on a CPU
-            p = z.sub_(mx).exp_()  # in place: the chunk's logits become unnormalised probabilities
-            s = p.sum(1, keepdim=True)
-            total += (mx.squeeze(1) + s.log().squeeze(1) - zt).double().sum()
-            if need_h or need_t:
-                p.div_(s)[torch.arange(len(tc), device=p.device), tc] -= 1  # d loss / d logits = softmax - onehot
-                if need_h: gh[i:i + chunk] = p @ table
-                if need_t: gt.addmm_(p.T, hc)
-        ctx.save_for_backward(gh, gt); ctx.n = len(h)
-        return (total / len(h)).float()
-
-    @staticmethod
-    def backward(ctx, g):
-        gh, gt = ctx.saved_tensors
-        s = g / ctx.n
-        return (None if gh is None else gh * s), (None if gt is None else gt * s), None, None, None, None
-
-def chunk_rows(device: torch.device, n_columns: int) -> int:
-    "Rows of catalogue logits computed at once: 256 on CPU (a chunk stays near the cache); on a GPU as many as 2**27 logits (512 MB) hold, so that a step launches few kernels."
-    return 256 if device.type == "cpu" else max(256, (1 << 27) // max(n_columns, 1))
-
-def ce_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, chunk: int | None = None) -> torch.Tensor:
-    "Cross-entropy of the next item `y` (0 = no target) over all items, from inputs `x` (B, T): summed and divided by `per` (default: the number of targets, i.e. the mean); plus the MoE auxiliary losses."
-    m = y > 0
-    if not m.any(): return _zero_loss(model)  # a process's empty share of a small batch (several processes)
-    table = model.item_table()  # once per step: inputs and scoring share it
-    h = model(x, table)
-    chunk = chunk or chunk_rows(h.device, len(table))
-    mean = ChunkedSoftmaxCE.apply(h[m], table[1:], y[m] - 1, chunk)  # column 0 (padding) is never a candidate
-    return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)
-
-# %% ../nbs/07_train.ipynb #5a3c0b11
-def sampled_softmax(h: torch.Tensor,  # (N, d) hidden states at the target positions
-                    table: torch.Tensor,  # (n_items+1, d) item table, row 0 = padding
-                    targets: torch.Tensor,  # (N,) target item ids
-                    negatives: torch.Tensor,  # (n,) item ids shared by every row
-                    log_q: torch.Tensor | None = None,  # (n_items+1,) log sampling probabilities for the logQ correction; None: no correction
-                   ) -> torch.Tensor:
-    "Per-row sampled-softmax loss (N,) over the target and the shared negatives; a negative equal to the row's target (an accidental hit) is left out."
-    pos = (h * table[targets]).sum(-1)
-    neg = h @ table[negatives].T
-    if log_q is not None: pos, neg = pos - log_q[targets], neg - log_q[negatives]
-    neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
-    return torch.logsumexp(torch.cat([pos[:, None], neg], 1), 1) - pos
-
-def bce(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-    "Per-row binary cross-entropy (N,) of the target (label 1) and one negative per row (N,) (label 0): -log sigmoid(s+) - log(1 - sigmoid(s-))."
-    pos, neg = (h * table[targets]).sum(-1), (h * table[negatives]).sum(-1)
-    return F.softplus(-pos) + F.softplus(neg)
-
-def item_counts(sequences, n_items: int) -> np.ndarray:
-    "Training frequency of each item (n_items+1,): occurrences in every sequence without its last two items (validation and test)."
-    return np.bincount(np.concatenate([np.asarray(q[:-2]) for q in sequences]), minlength=n_items + 1)
-
-class Objective:
-    "The backbone's objective (`TrainConfig.loss`), as a mean loss over target positions: stage 1 trains with it; the DPO stage anchors to it and its `continue` arm trains with it alone. Negatives come from torch's global random stream (saved in every checkpoint)."
-    def __init__(self, loss: str = "ce", n_items: int | None = None, n_negatives: int = 100, neg_sampling: str = "uniform",
-                 neg_alpha: float = 1.0, logq: bool = True, counts=None):
-        if loss not in LOSSES: raise ValueError(f"loss={loss!r} is not one of {', '.join(LOSSES)}")
-        self.loss, self.n_items, self.n_negatives = loss, n_items, n_negatives
-        self.q = self.log_q = None
-        if loss == "sampled_softmax":
-            if neg_sampling not in SAMPLINGS: raise ValueError(f"neg_sampling={neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
-            if neg_sampling == "popularity":
-                if counts is None: raise ValueError("popularity sampling needs the training counts (rodpo.train.item_counts)")
-                q = torch.as_tensor(counts, dtype=torch.float64).clamp_min(0) ** neg_alpha
-                q[0] = 0
-                self.q = (q / q.sum()).float()
-                if logq: self.log_q = self.q.clamp_min(1e-30).log()  # items never drawn would give -inf
-        if loss != "ce" and not n_items: raise ValueError(f"loss={loss!r} needs n_items (the catalogue size)")
-
-    @classmethod
-    def from_config(cls, cfg, n_items: int, counts=None) -> "Objective":
-        "From a `TrainConfig` or its dict (as saved with a run; runs saved before `loss` existed used 'ce')."
-        d = asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
-        return cls(d.get("loss", "ce"), n_items, d.get("n_negatives", 100), d.get("neg_sampling", "uniform"), d.get("neg_alpha", 1.0),
-                   d.get("logq", True), counts)
-
-    def negatives(self, targets: torch.Tensor) -> torch.Tensor:
-        "sampled_softmax: `n_negatives` item ids shared by the batch, drawn with replacement; bce: one uniform item per row other than its target."
-        dev = targets.device
-        if self.loss == "bce":  # uniform over the n_items - 1 items other than the target
-            r = torch.randint(1, self.n_items, targets.shape, device=dev)
-            return r + (r >= targets).long()
-        if self.q is None: return torch.randint(1, self.n_items + 1, (self.n_negatives,), device=dev)
-        return torch.multinomial(self.q.to(dev), self.n_negatives, replacement=True)
-
-    def __call__(self, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        "Mean loss over the rows of `h` (N, d) with targets (N,) in 1..n_items, scored against `table` (n_items+1, d)."
-        h, table = h.float(), table.float()
-        if self.loss == "ce": return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
-        neg = self.negatives(targets)
-        if self.loss == "bce": return bce(h, table, targets, neg).mean()
-        return sampled_softmax(h, table, targets, neg, None if self.log_q is None else self.log_q.to(h.device)).mean()
-
-    def __repr__(self): return f"Objective({self.loss!r}" + (f", n_negatives={self.n_negatives}, logq={self.log_q is not None})" if self.loss == "sampled_softmax" else ")")
-
-def stage1_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, objective: Objective | None = None, chunk: int | None = None) -> torch.Tensor:
-    "The stage-1 loss of a batch under `objective` (default: full-softmax CE, `ce_loss`), scaled as `ce_loss` does, plus the MoE auxiliary losses."
-    if objective is None or objective.loss == "ce": return ce_loss(model, x, y, per, chunk)
-    m = y > 0
-    if not m.any(): return _zero_loss(model)
-    table = model.item_table()
-    mean = objective(model(x, table)[m], table, y[m])
-    return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)
-
 # %% ../nbs/07_train.ipynb #8e90dada
 @torch.no_grad()
 def routing_stats(model: SASRec) -> dict:
@@ -252,75 +90,6 @@ def routing_stats(model: SASRec) -> dict:
     if not isinstance(fuse, (SparseMoE, DenseMoE)): return {}
     was = model.training; model.eval(); model.item_table(); model.train(was)
     return dict(item_expert_load=[round(float(v), 2) for v in fuse.stats["load"]], item_router_entropy=round(fuse.stats["entropy"], 4))
-
-# %% ../nbs/07_train.ipynb #d364d275
-def load_checkpoint(path, map_location="cpu") -> SASRec:
-    "Rebuild a model from `best.pt` (its configuration and side-information buffers travel with the weights) on the device `map_location`."
-    ck = torch.load(path, map_location=map_location, weights_only=False)
-    model = SASRec(SASRecConfig.from_dict(ck["model_config"]))
-    model.load_state_dict(ck["model"])
-    return model.to(map_location)
-
-_ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True)  # configuration fields added after runs were saved, with the value those runs had
-
-def _comparable(config: dict) -> dict:
-    c = json.loads(json.dumps(config))
-    for part in c.values():
-        if isinstance(part, dict):
-            part.pop("progress", None)  # display-only fields may differ
-            for k, v in _ADDED.items():
-                if part.get(k, v) == v: part.pop(k, None)
-    return c
-
-class RunFolderError(OSError):
-    "A run folder that cannot be used: not writable, not a folder, or in use by another run."
-
-def _check_writable(out: Path):
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write_test."); os.close(fd); os.remove(probe)
-    except OSError as e:
-        raise RunFolderError(f"cannot write to the output folder {out} ({e.strerror or e}); choose another out_dir "
-                             "or fix its permissions. Nothing was trained.") from None
-
-def prepare_run_folder(out: Path, config: dict):
-    "Create `out` with `config.json`, or check that the run already there has the same configuration; fails before any training if `out` is not a writable folder."
-    _check_writable(out)
-    cfg_path = out/"config.json"
-    if cfg_path.exists():
-        try: old = json.loads(cfg_path.read_text())
-        except (OSError, ValueError) as e: raise RunFolderError(f"{cfg_path} cannot be read ({e}); delete the folder {out} or choose a new out_dir.") from None
-        if _comparable(old) != _comparable(config):
-            raise ValueError(f"{out} holds a run with another configuration ({cfg_path}); choose a new out_dir or delete the folder.")
-    else:
-        save_json(config, cfg_path)
-
-class RunLock:
-    "An exclusive lock on a run folder (`out/.lock`, holding the owner's pid), for the whole of a run; the system frees it when its process ends, even by SIGKILL."
-    def __init__(self, out: Path): self.path, self.fh = Path(out)/".lock", None
-
-    def __enter__(self):
-        if fcntl is None: return self  # no flock on this platform: runs are not protected from each other
-        self.fh = open(self.path, "a+")
-        try: fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.seek(0); holder = self.fh.read().strip() or "unknown"; self.fh.close(); self.fh = None
-            raise RunFolderError(f"the run folder {self.path.parent} is in use by another run (pid {holder}, lock file {self.path}); "
-                                 "wait for it to finish, stop it, or choose another out_dir.") from None
-        self.fh.seek(0); self.fh.truncate(); self.fh.write(f"{os.getpid()}\n"); self.fh.flush()
-        return self
-
-    def __exit__(self, *exc):
-        if self.fh is not None: self.fh.close(); self.fh = None  # closing releases the lock
-
-# %% ../nbs/07_train.ipynb #d8b8365c
-def final_evaluation(out: Path, ds: SeqDataset, valid, dev, batch_size=1024, mask_history=False) -> tuple[dict, dict]:
-    "Evaluate `out/best.pt` on validation and, once, on test; writes `test_per_user.csv`. Returns (valid, test) metrics."
-    best = load_checkpoint(out/"best.pt", dev)
-    valid_res, _ = evaluate(best, valid, batch_size, mask_history=mask_history)
-    test_res, per_user = evaluate(best, eval_set(ds, "test", best.cfg.max_len), batch_size, mask_history=mask_history)
-    atomic_write(out/"test_per_user.csv", lambda p: per_user.to_csv(p, index=False))
-    return valid_res, test_res
 
 # %% ../nbs/07_train.ipynb #3881f1c8
 def check_dataset(ds: SeqDataset, model_cfg: SASRecConfig):
@@ -342,67 +111,6 @@ def _kept(out: Path) -> str:
     if not (out/"last.pt").exists(): return "no epoch finished, nothing was saved."
     ep = torch.load(out/"last.pt", map_location="cpu", weights_only=False)["state"]["epoch"]
     return f"{out/'last.pt'} still holds the state after epoch {ep} and {out/'best.pt'} the best model so far."
-
-# %% ../nbs/07_train.ipynb #4011d8af
-def world() -> tuple[int, int]:
-    "(rank, number of processes) of the running `torch.distributed` group; (0, 1) without one."
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-def init_distributed(device: str = "auto") -> tuple[int, int]:
-    "Join the process group that `torchrun` describes in the environment (NCCL with the GPU of the local rank on CUDA, gloo otherwise); (0, 1) outside torchrun."
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available(): return world()
-    if not dist.is_initialized():
-        cuda = resolve_device(device).type == "cuda"
-        if cuda: torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return world()
-
-def rank_device(dev: torch.device) -> torch.device:
-    "This process's device: under several processes on CUDA, the GPU of its local rank."
-    if world()[1] > 1 and dev.type == "cuda": return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return dev
-
-def rank_seed(seed: int, rank: int) -> int:
-    "The seed of process `rank`'s random stream: `seed` itself on rank 0, a distinct derived seed on the others."
-    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
-
-def broadcast(obj):
-    "Rank 0's `obj` on every process."
-    if world()[1] == 1: return obj
-    box = [obj]; dist.broadcast_object_list(box, src=0); return box[0]
-
-def gather(obj) -> list:
-    "Every process's `obj`, in rank order, on every process."
-    if world()[1] == 1: return [obj]
-    out = [None] * world()[1]; dist.all_gather_object(out, obj); return out
-
-def all_sum(t: torch.Tensor) -> torch.Tensor:
-    "Sum of `t` over the processes."
-    if world()[1] == 1: return t
-    t = t.clone(); dist.all_reduce(t); return t
-
-def barrier():
-    if world()[1] > 1: dist.barrier()
-
-def _zero_loss(model) -> torch.Tensor:
-    "A zero loss that reaches every parameter: a process without targets in a step still takes part in the gradient exchange."
-    return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
-
-class _LossOf(torch.nn.Module):
-    "A model and a loss function of it as one module, so that DistributedDataParallel sees one forward per step."
-    def __init__(self, model, fn): super().__init__(); self.model, self.fn = model, fn
-    def forward(self, *args, **kw): return self.fn(self.model, *args, **kw)
-
-def data_parallel(model, fn, dev: torch.device):
-    "`fn(model, ...)` as one callable module; under several processes wrapped in DistributedDataParallel (gradients averaged over processes)."
-    mod = _LossOf(model, fn)
-    if world()[1] == 1: return mod
-    moe = any(isinstance(m, SparseMoE) for m in model.modules())  # experts a step does not use take no part in its backward
-    return torch.nn.parallel.DistributedDataParallel(mod, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=moe)
-
-def autocast(dev: torch.device, enabled: bool):
-    "bfloat16 autocast on `dev` when `enabled`, else nothing."
-    return torch.autocast(dev.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 # %% ../nbs/07_train.ipynb #0257ea1b
 def fit(ds: SeqDataset, cfg: TrainConfig, model_cfg: SASRecConfig, out_dir, log=print, stop_after=None) -> dict | None:
@@ -519,21 +227,6 @@ def seed_summary(table, by="dataset") -> "pd.DataFrame":
     return out
 
 # %% ../nbs/07_train.ipynb #ceb97b46
-def _bool(s: str) -> bool:
-    v = s.strip().lower()
-    if v in ("1", "true", "yes", "on"): return True
-    if v in ("0", "false", "no", "off"): return False
-    raise argparse.ArgumentTypeError(f"{s!r} is not a boolean: use true or false")
-
-def _add_fields(p, cls, skip=()):
-    for f in fields(cls):
-        if f.name in skip: continue
-        default = f.default if f.default is not dataclasses.MISSING else None
-        kind = type(default) if default is not None else str
-        if kind is bool: p.add_argument(f"--{f.name}", type=_bool, default=default, metavar="BOOL")
-        elif kind is tuple: p.add_argument(f"--{f.name}", type=lambda s: tuple(s.split(",")), default=default, metavar="A,B")
-        else: p.add_argument(f"--{f.name}", type=kind, default=default)
-
 def run_stage1(cfg: TrainConfig, model_kw: dict | None = None, out_dir=None, log=print) -> dict:
     "Load `cfg.dataset`, build the model (defaults of `SASRecConfig`, overridden by `model_kw`) and `fit` it."
     ds = load_dataset(cfg.dataset, cfg.data_dir)
@@ -541,13 +234,20 @@ def run_stage1(cfg: TrainConfig, model_kw: dict | None = None, out_dir=None, log
     out_dir = out_dir or Path("runs")/f"stage1-{Path(cfg.dataset).name}-seed{cfg.seed}"
     return fit(ds, cfg, model_cfg, out_dir, log)
 
+MODEL_FILLED = ("n_items", "feature_dims", "n_attributes", "attr_width")  # SASRecConfig fields taken from the dataset, not options
+
+def parser() -> argparse.ArgumentParser:
+    "The options of `rodpo-train`: the fields of `TrainConfig` and `SASRecConfig`, and `--out_dir`."
+    p = argparse.ArgumentParser(prog="rodpo-train", description="Train and evaluate the stage-1 SASRec (full-softmax CE, sampled softmax or BCE: --loss) "
+                                "and print its final metrics as JSON.")
+    add_options(p.add_argument_group("training (TrainConfig)"), TrainConfig)
+    add_options(p.add_argument_group("model (SASRecConfig)"), SASRecConfig, skip=MODEL_FILLED)
+    p.add_argument("--out_dir", default=None, help="run folder (default: runs/stage1-<dataset>-seed<seed>); reruns resume")
+    return p
+
 def main(argv=None):
     "Entry point of `rodpo-train`."
-    p = argparse.ArgumentParser(prog="rodpo-train", description="Train and evaluate the stage-1 SASRec (full-softmax CE, sampled softmax or BCE: --loss).")
-    _add_fields(p, TrainConfig)
-    _add_fields(p, SASRecConfig, skip=("n_items", "feature_dims", "n_attributes", "attr_width"))
-    p.add_argument("--out_dir", default=None, help="run folder (default runs/stage1-<dataset>-seed<seed>); reruns resume")
-    a = vars(p.parse_args(argv))
+    a = vars(parser().parse_args(argv))
     out_dir = a.pop("out_dir")
     tnames = {f.name for f in fields(TrainConfig)}
     try:

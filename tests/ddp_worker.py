@@ -9,7 +9,8 @@ from rodpo.data import load_dataset
 from rodpo.dpo import DPOConfig, fit_dpo
 from rodpo.model import SASRecConfig
 from rodpo.negatives import SamplerConfig
-from rodpo.train import TrainConfig, fit, init_distributed, world
+from rodpo.distributed import init_distributed, world
+from rodpo.train import TrainConfig, fit
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
 strategy = sys.argv[3] if len(sys.argv) > 3 else "hard"

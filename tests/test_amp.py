@@ -9,7 +9,9 @@ from rodpo.data import load_dataset, SeqDataset
 from rodpo.dpo import DPOConfig, fit_dpo
 from rodpo.model import SASRec, SASRecConfig
 from rodpo.negatives import SamplerConfig
-from rodpo.train import TrainConfig, fit, ce_loss, autocast
+from rodpo.distributed import autocast
+from rodpo.objectives import ce_loss
+from rodpo.train import TrainConfig, fit
 
 
 def quiet(*a): pass

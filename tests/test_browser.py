@@ -374,5 +374,6 @@ def test_docs_site_plotly_figure_renders_offline(browser, site, shots):
         png = plot.screenshot(path=str(shots / "docs-results-plot.png"))
         page.screenshot(path=str(shots / "docs-results.png"), full_page=False)
         assert drawn(png), "the plotly figure's screenshot is blank"
+        assert "NaN" not in page.locator("main").inner_text(), "the results page shows NaN: empty cells should be blank or an em dash"
         assert not page.errors, page.errors
         assert not [u for u in page.blocked if "plot" in u], page.blocked  # plotly.js came from the site itself

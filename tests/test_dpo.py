@@ -75,7 +75,7 @@ def test_first_step_loss_is_log2(setup):
     # policy = reference at the start: every margin is 0, the pairwise loss is log 2, whatever mode the policy was left in
     from rodpo.dpo import dpo_step
     from rodpo.negatives import NegativeSampler
-    from rodpo.train import load_checkpoint
+    from rodpo.runs import load_checkpoint
     small, ref = setup
     policy, reference = load_checkpoint(ref / "best.pt").train(), load_checkpoint(ref / "best.pt").eval()
     cfg = DPOConfig(str(ref), sampler=SamplerConfig("hard", m=3), ce_weight=1.0)
@@ -162,7 +162,7 @@ def test_reference_cache_matches_the_reference(setup):
     # loss and diagnostics of a step that runs the reference (up to float rounding)
     from rodpo.dpo import dpo_step, reference_hidden, _position_keys
     from rodpo.negatives import NegativeSampler
-    from rodpo.train import load_checkpoint
+    from rodpo.runs import load_checkpoint
     small, ref = setup
     reference = load_checkpoint(ref / "best.pt").eval()
     policy = load_checkpoint(ref / "best.pt").train()

@@ -161,7 +161,8 @@ def test_works_from_the_json_files_alone(experiment, tmp_path, scientific):
 
 
 def test_routing_heatmap_rows_are_router_probabilities(experiment, scientific):
-    from rodpo.train import load_checkpoint, routing_stats
+    from rodpo.runs import load_checkpoint
+    from rodpo.train import routing_stats
     ref = experiment / "reference-seed0"
     ins = RoutingInspector(ref, scientific)
     model = load_checkpoint(ref / "best.pt").eval()
@@ -191,7 +192,7 @@ def test_routing_heatmap_rows_are_router_probabilities(experiment, scientific):
 
 
 def test_modality_split_is_exact(experiment):
-    from rodpo.train import load_checkpoint
+    from rodpo.runs import load_checkpoint
     r = item_routing(load_checkpoint(experiment / "reference-seed0" / "best.pt"))
     assert r["modalities"] == ["id", "text", "image"]
     np.testing.assert_allclose(r["contributions"].sum(0), r["logits"], atol=1e-4)

@@ -5,7 +5,7 @@ import torch
 from rodpo.data import load_dataset
 from rodpo.items import ItemConfig, ItemEncoder, attribute_matrix, FUSIONS
 from rodpo.model import SASRec, SASRecConfig
-from rodpo.train import load_checkpoint, save_torch
+from rodpo.runs import load_checkpoint, save_torch
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_moe_ffn_keeps_active_compute(sci):
 def test_fresh_multimodal_model_starts_near_uniform(sci, mods, fusion):
     # a unit-scale item table makes the first logits tens of nats apart; training then stalled (loss above uniform)
     from rodpo.data import TrainBatches
-    from rodpo.train import ce_loss
+    from rodpo.objectives import ce_loss
     torch.manual_seed(0)
     m = SASRec.for_dataset(sci, modalities=mods, fusion=fusion)
     x, y = next(iter(TrainBatches(sci.sequences, 50, 256).epoch(0)))

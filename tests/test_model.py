@@ -35,7 +35,7 @@ def test_causal_and_padding_invariant(norm_first):
 
 
 def test_training_step_reduces_loss():
-    from rodpo.train import ce_loss
+    from rodpo.objectives import ce_loss
     torch.manual_seed(0)
     m = SASRec(SASRecConfig(n_items=20, hidden=16, dropout=0.0, attn_dropout=0.0, max_len=5))
     x = torch.tensor([[1, 2, 3, 4], [0, 5, 6, 7]]); y = torch.tensor([[2, 3, 4, 5], [0, 6, 7, 8]])

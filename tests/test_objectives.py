@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from rodpo.data import load_dataset, SeqDataset
 from rodpo.model import SASRecConfig
-from rodpo.train import TrainConfig, fit, Objective, sampled_softmax, bce, item_counts, main
+from rodpo.objectives import Objective, sampled_softmax, bce, item_counts
+from rodpo.train import TrainConfig, fit, main
 
 
 def test_sampled_softmax_over_the_whole_catalogue_is_ce():

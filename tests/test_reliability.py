@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-import rodpo.train as T
+import rodpo.objectives as O  # stage1_loss looks ce_loss up here at every call
 from rodpo.data import SeqDataset, RodpoDataError, TrainBatches, eval_set, load_dataset
 from rodpo.model import SASRecConfig
-from rodpo.train import RunFolderError, RunLock, TrainConfig, fit, main
+from rodpo.runs import RunFolderError, RunLock
+from rodpo.train import TrainConfig, fit, main
 
 
 def quiet(*a): pass
@@ -124,14 +125,14 @@ class _PoisonGrad(torch.autograd.Function):
 
 
 def _faulty_loss(monkeypatch, at_call, kind):
-    orig, calls = T.ce_loss, [0]
+    orig, calls = O.ce_loss, [0]
 
     def loss(*a, **k):
         calls[0] += 1
         out = orig(*a, **k)
         if calls[0] != at_call: return out
         return out * float("nan") if kind == "nan" else _PoisonGrad.apply(out)
-    monkeypatch.setattr(T, "ce_loss", loss)
+    monkeypatch.setattr(O, "ce_loss", loss)
 
 
 @pytest.mark.parametrize("kind", ["nan", "poisoned_weights"])

@@ -45,13 +45,13 @@ def test_seeds(small, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_state(small, tmp_path, monkeypatch):
-    import rodpo.train as T
+    import rodpo.objectives as O  # stage1_loss looks ce_loss up here at every call
     mcfg = SASRecConfig(n_items=small.n_items, hidden=16)
     cfg = TrainConfig(max_epochs=3, progress=False)
     assert fit(small, cfg, mcfg, tmp_path / "r", log=quiet, stop_after=1) is None
     good = torch.load(tmp_path / "r/last.pt", weights_only=False)
-    orig = T.ce_loss
-    monkeypatch.setattr(T, "ce_loss", lambda *a, **k: orig(*a, **k) * float("nan"))
+    orig = O.ce_loss
+    monkeypatch.setattr(O, "ce_loss", lambda *a, **k: orig(*a, **k) * float("nan"))
     with pytest.raises(FloatingPointError, match="non-finite training loss .* epoch 2"):
         fit(small, cfg, mcfg, tmp_path / "r", log=quiet)
     kept = torch.load(tmp_path / "r/last.pt", weights_only=False)
