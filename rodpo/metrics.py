@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .model import SASRec
+
 # %% auto #0
-__all__ = ['KS', 'count_at_least', 'target_ranks', 'metrics_from_ranks', 'summarize', 'target_ranks_chunked', 'topk_chunked',
-           'evaluate']
+__all__ = ['KS', 'count_at_least', 'target_ranks', 'metrics_from_ranks', 'summarize', 'target_ranks_chunked',
+           'target_ranks_fused', 'topk_chunked', 'evaluate']
 
 # %% ../nbs/06_metrics.ipynb #f7c1cf2e
 def count_at_least(scores: torch.Tensor, t: torch.Tensor, block: int = 8192) -> torch.Tensor:
@@ -79,6 +81,50 @@ def target_ranks_chunked(h: torch.Tensor, table: torch.Tensor, targets: torch.Te
         del s  # freed before the next chunk's scores are allocated: one chunk in memory at a time
     return count
 
+# %% ../nbs/06_metrics.ipynb #e3a1f7c5
+_MIN_ROWS, _MIN_COLS = 16, 64  # smaller products go through other MKL kernels, which round differently
+
+def _pad_rows(x: torch.Tensor, n: int) -> torch.Tensor:
+    "`x` with its first row repeated until it has at least `n` rows."
+    return x if len(x) >= n else torch.cat([x, x[:1].expand(n - len(x), *x.shape[1:])])
+
+def target_ranks_fused(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None = None,
+                       rows: int | None = None, cols: int | None = None) -> torch.Tensor:
+    "Ranks as `target_ranks(h @ table.T with column 0 = -inf, targets, exclude)`, each block of `rows` users x `cols` items compared with the targets' scores right after its product, while it is in cache; `h` (B, d), `table` (n_items+1, d). Default blocks: 256 x 1,024 on a CPU, the whole batch x 2**27 scores on a GPU; blocks are at least 16 x 64."
+    cpu = h.device.type == "cpu"
+    rows = rows or (256 if cpu else len(h))
+    cols = cols or (1024 if cpu else max(1024, (1 << 27) // max(rows, 1)))
+    if rows < 1 or cols < 1: raise ValueError(f"rows={rows!r} and cols={cols!r} must be positive numbers of users and items")
+    rows, cols = max(rows, _MIN_ROWS), min(max(cols, _MIN_COLS), (1 << 24) - _MIN_COLS)  # row sums of a block of 0/1 floats: exact below 2**24
+    items = table[1:]  # column j is item j + 1: the padding row is never scored
+    n = len(items)
+    starts = list(range(0, n, cols))
+    if len(starts) > 1 and n - starts[-1] < _MIN_COLS: starts.pop()  # a narrow last block joins the one before
+    ends = starts[1:] + [n]
+    count = torch.zeros(len(h), dtype=torch.long, device=h.device)
+    buf = torch.empty(max(_MIN_ROWS, min(rows, len(h))) * max(e - a for a, e in zip(starts, ends)), dtype=h.dtype, device=h.device)
+    for r in range(0, len(h), rows):
+        tb = targets[r:r + rows]
+        U = len(tb)
+        hb = _pad_rows(h[r:r + rows], _MIN_ROWS)
+        if len(starts) > 1:  # each target's score from a product of the blocks' kind: rounded as in the blocks
+            t = (hb @ table[_pad_rows(tb, max(_MIN_COLS, len(hb)))].T).diagonal()[:U, None]
+        if exclude is not None:  # the (user, item) pairs to mask, sorted by item: each block's pairs are a slice
+            ex = exclude[r:r + rows]
+            u, j = ((ex > 0) & (ex != tb[:, None])).nonzero(as_tuple=True)  # padding and the target itself are never masked
+            it = ex[u, j] - 1
+            o = it.argsort(); u, it = u[o], it[o]
+            cut = torch.searchsorted(it, torch.tensor(starts + [n], device=h.device)).tolist()
+        for k, (a, b) in enumerate(zip(starts, ends)):
+            s = buf[:len(hb) * (b - a)].view(len(hb), b - a)
+            torch.mm(hb, items[a:b].T, out=s)
+            s = s[:U]
+            if len(starts) == 1: t = s.gather(1, tb[:, None] - 1)  # one block: the target's own entry
+            if exclude is not None and cut[k] < cut[k + 1]:
+                s[u[cut[k]:cut[k + 1]], it[cut[k]:cut[k + 1]] - a] = float("-inf")
+            count[r:r + U] += torch.ge(s, t, out=s).sum(1).long()  # 1.0 where an item scores at least the target (the target too: the "1 +"); a float result vectorises, a bool one does not
+    return count
+
 # %% ../nbs/06_metrics.ipynb #aa80b907
 def topk_chunked(h: torch.Tensor, table: torch.Tensor, k: int, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
     "Exact top-`k` items of `h @ table.T` (item 0 = padding excluded), `chunk` items at a time: (scores, item ids), each (B, k), best first."
@@ -97,11 +143,12 @@ def topk_chunked(h: torch.Tensor, table: torch.Tensor, k: int, chunk: int = 6553
 # %% ../nbs/06_metrics.ipynb #d42e0632
 @torch.no_grad()
 def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None, item_chunk=None) -> tuple[dict, pd.DataFrame]:
-    "Full-ranking metrics of `model` on an `EvalSet`: (mean metrics, per-user DataFrame with ranks). `item_chunk`: score `h @ table.T` that many items at a time (bounded memory)."
+    "Full-ranking metrics of `model` on an `EvalSet`: (mean metrics, per-user DataFrame with ranks). Ranks of a `SASRec` are counted block by block right after each block's scores (`target_ranks_fused`), other models' from their `score` matrix; `item_chunk`: instead score `h @ table.T` that many items at a time and count afterwards (`target_ranks_chunked`)."
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
     table = model.item_table()
+    dot = type(model).score is SASRec.score  # scores are h @ table.T with the padding column at -inf: ranked without the score matrix
     order = (es.histories > 0).sum(1).argsort(stable=True)  # similar lengths together: batches trimmed to little padding
     ranks = torch.empty(len(es.targets), dtype=torch.long)
     for idx in order.split(batch_size):
@@ -109,7 +156,9 @@ def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None,
         hist = hist[:, int((hist > 0).any(0).int().argmax()):].to(device)  # drop all-padding columns
         tgt = es.targets[idx].to(device)
         h = model.last_hidden(hist, table)
-        if item_chunk is None:
+        if item_chunk is None and dot:
+            ranks[idx] = target_ranks_fused(h.float(), table.float(), tgt, hist if mask_history else None).cpu()
+        elif item_chunk is None:
             ranks[idx] = target_ranks(model.score(h, table).float(), tgt, hist if mask_history else None).cpu()
         else:
             ranks[idx] = target_ranks_chunked(h.float(), table.float(), tgt, hist if mask_history else None, item_chunk).cpu()

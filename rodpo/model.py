@@ -103,12 +103,22 @@ class CausalBlock(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(d, eps=1e-12), nn.LayerNorm(d, eps=1e-12)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def attend(self, x, mask):
+    def attend(self, x, mask, last=False):
+        "Attention output at every position (B, T, d), or with `last` at the last position only (B, 1, d): keys and values from every position, the queries from the last ones."
         B, T, d = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        H, dh = self.n_heads, d // self.n_heads
+        if last:  # queries of the last 4 positions (fewer rows take other kernels, rounded otherwise), output of the last
+            r = min(T, 4)
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(x[:, -r:], w[:d], b[:d]).view(B, r, H, dh).transpose(1, 2)
+            k, v = F.linear(x, w[d:], b[d:]).view(B, T, 2, H, dh).permute(2, 0, 3, 1, 4)
+            mask = mask[..., -r:, :]
+        else:
+            q, k, v = self.qkv(x).view(B, T, 3, H, dh).permute(2, 0, 3, 1, 4)
         with sdpa_kernel(_ATTENTION):
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.attn_p if self.training else 0.0)
-        return self.drop(self.out(a.transpose(1, 2).reshape(B, T, d)))
+        if last: a = a[:, :, -1:]
+        return self.drop(self.out(a.transpose(1, 2).reshape(B, a.shape[2], d)))
 
     def feed_forward(self, x, valid):
         y = self.ffn(x[valid])  # real positions only: padding costs no feed-forward work and is never routed
@@ -116,11 +126,13 @@ class CausalBlock(nn.Module):
         out[valid] = y
         return out
 
-    def forward(self, x, mask, valid):
+    def forward(self, x, mask, valid, last=False):
+        "Output at every position (B, T, d); with `last`, at the last position only (B, 1, d), from the same keys and values (`mask`, `valid` for every position)."
+        if last: valid = valid[:, -1:]
         if self.norm_first:
-            x = x + self.attend(self.ln1(x), mask)
+            x = (x[:, -1:] if last else x) + self.attend(self.ln1(x), mask, last)
             return x + self.drop(self.feed_forward(self.ln2(x), valid))
-        x = self.ln1(x + self.attend(x, mask))
+        x = self.ln1((x[:, -1:] if last else x) + self.attend(x, mask, last))
         return self.ln2(x + self.drop(self.feed_forward(x, valid)))
 
 # %% ../nbs/05_model.ipynb #ff61b019
@@ -153,8 +165,8 @@ class SASRec(nn.Module):
         "Representations of all items, row i = item i (row 0 = padding): compute once per step, or once per catalogue at inference."
         return self.items()
 
-    def forward(self, items: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
-        "Hidden state after every position of left-padded histories `items` (B, T<=max_len): (B, T, hidden)."
+    def forward(self, items: torch.Tensor, table: torch.Tensor | None = None, last: bool = False) -> torch.Tensor:
+        "Hidden state after every position of left-padded histories `items` (B, T<=max_len): (B, T, hidden); with `last`, after the last position only (B, 1, hidden), the last block computing only what that position needs."
         B, T = items.shape
         if T > self.cfg.max_len: raise ValueError(f"history width {T} exceeds max_len={self.cfg.max_len}; cut histories to the last max_len items")
         table = self.item_table() if table is None else table
@@ -164,7 +176,7 @@ class SASRec(nn.Module):
         eye = torch.eye(T, dtype=torch.bool, device=items.device)
         mask = (torch.ones(T, T, dtype=torch.bool, device=items.device).tril() & valid[:, None, :]) | eye
         mask = mask[:, None]  # (B, 1, T, T), broadcast over heads
-        for blk in self.blocks: x = blk(x, mask, valid)
+        for i, blk in enumerate(self.blocks): x = blk(x, mask, valid, last and i == len(self.blocks) - 1)
         return self.final_ln(x)
 
     def score(self, h: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
@@ -174,8 +186,8 @@ class SASRec(nn.Module):
         return s
 
     def last_hidden(self, items: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
-        "User representation h_u: the hidden state after the most recent item (the last column)."
-        return self(items, table)[:, -1]
+        "User representation h_u: the hidden state after the most recent item (the last column). In eval mode the last block runs for that position only (earlier blocks need every position); in training mode the full forward, so that dropout draws the same random numbers."
+        return self(items, table, last=not self.training)[:, -1]
 
 # %% ../nbs/05_model.ipynb #ff489855
 def n_parameters(model: nn.Module) -> int:

@@ -69,3 +69,53 @@ def test_evaluate_against_sorting():
         assert res[f"ndcg@{k}"] == pytest.approx(independent_ndcg(scores, targets, k))
     assert pu["user"].tolist() == list(range(n))  # per-user rows come back in user order
     assert len(pu) == n and {"rank", "hr@10", "mrr@20"} <= set(pu.columns)
+
+
+def brute_force_ranks(scores, targets, histories=None):
+    "Sort-based ranks: each user's candidates (items 1.., history masked but never the target) sorted by descending score, the target after every item it ties with."
+    out = []
+    for u, (s, t) in enumerate(zip(scores, targets)):
+        banned = np.zeros(len(s), dtype=bool); banned[0] = True
+        if histories is not None: banned[histories[u]] = True; banned[0] = True
+        banned[t] = False
+        items = np.flatnonzero(~banned)
+        order = items[np.lexsort((items == t, -s[items]))]  # by descending score; among equal scores the target last
+        out.append(int(np.flatnonzero(order == t)[0]) + 1)
+    return np.array(out)
+
+
+def test_fused_ranks_brute_force_on_beauty(shared_data):
+    "evaluate's ranks (the encoder's last position, fused block counting) against sorting the full score matrix: real histories from Beauty, a block of 300 items tied exactly, history masking with the target inside some histories."
+    from rodpo.data import load_dataset, eval_set
+    from rodpo.model import SASRec, SASRecConfig
+    ds = load_dataset("beauty", shared_data)
+    es = eval_set(ds, "test")
+    n = 700
+    hist, tg = es.histories[:n].clone(), es.targets[:n].clone()
+    g = torch.Generator().manual_seed(0)
+    tg[:200] = torch.randint(1, 301, (200,), generator=g)  # targets inside the tied block
+    hist[150:250, -1] = torch.randint(1, 301, (100,), generator=g)  # history items inside the tied block
+    hist[300:350, -2] = tg[300:350]  # the target in its own history: counted, never masked
+    torch.manual_seed(0)
+
+    class Recording(SASRec):
+        "SASRec that keeps the user states evaluate computes, so that the reference scores use the same ones."
+        def last_hidden(self, items, table=None):
+            h = super().last_hidden(items, table); self.seen.append(h); return h
+
+    model = Recording(SASRecConfig.for_dataset(ds)).eval()
+    with torch.no_grad():
+        model.items.id_emb.weight[1:301] = model.items.id_emb.weight[1]  # 300 items with one embedding: exact ties
+        table = model.item_table()
+    assert torch.equal(table[1:301], table[1].expand(300, -1))
+    order = (hist > 0).sum(1).argsort(stable=True)  # evaluate's user order (one batch)
+    for mask in (False, True):
+        model.seen = []
+        _, pu = evaluate(model, EvalSet(hist, tg, torch.arange(n)), batch_size=1024, mask_history=mask)
+        h = torch.cat(model.seen)
+        with torch.no_grad():
+            scores = (h @ table.T).numpy()
+        ref = np.empty(n, dtype=np.int64)
+        ref[order.numpy()] = brute_force_ranks(scores, tg[order].numpy(), hist[order].numpy() if mask else None)
+        assert (pu["rank"].to_numpy() == ref).all()
+        if not mask: assert (ref[:200] >= 300).all()  # a target in the tied block ranks behind the 299 items it ties with
