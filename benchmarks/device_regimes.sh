@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The regimes study (nbs/regimes.ipynb) on one CUDA machine, in one call: one papermill process per (dataset, seed), in parallel,
+# The regimes study (nbs/study.ipynb) on one CUDA machine, in one call: one papermill process per (dataset, seed), in parallel,
 # each ending by the deadline; interrupted runs resume on the next call. Beauty, Toys and Sports with ID + attributes (sum fusion),
 # 3 seeds, DPO budget of 3 epochs (about 500 steps on Beauty), patience 1, the quarter reference at 5 epochs.
 # Usage: RODPO_DATA=<data root> OUT=<folder for packed results> [JOBS="beauty:0 toys:1"] bash benchmarks/device_regimes.sh [seconds]
@@ -14,7 +14,7 @@ mkdir -p runs/logs
 start=$(date +%s)
 for job in $JOBS; do ds=${job%:*} seed=${job#*:}
   mkdir -p "results/regimes/$ds"
-  timeout "$limit" papermill nbs/regimes.ipynb "runs/regimes-$ds-$seed.ipynb" -p dataset "$ds" -p seeds "[$seed]" -p dpo_epochs 3 -p patience 1 \
+  timeout "$limit" papermill nbs/study.ipynb "runs/regimes-$ds-$seed.ipynb" -p dataset "$ds" -p seeds "[$seed]" -p dpo_epochs 3 -p patience 1 \
     -p quarter_epochs 5 --log-output > "runs/logs/regimes-$ds-$seed.log" 2>&1 &
 done
 wait

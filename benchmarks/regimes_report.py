@@ -1,4 +1,4 @@
-"""The README's tables of the regimes study, from the committed results of each dataset (nbs/regimes.ipynb outputs).
+"""The README's tables of the regimes study, from the committed results of each dataset (nbs/study.ipynb outputs).
 
 Usage: python benchmarks/regimes_report.py results/regimes/scientific results/regimes/beauty [--out results/regimes/report.md]
 For each dataset folder: topk_stochastic and hard against continue (and topk_stochastic against hard) on NDCG@5 and MRR@5, every
