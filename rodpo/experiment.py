@@ -185,14 +185,16 @@ def paired_comparison(a: np.ndarray,  # (seeds, users) per-user metric of the ar
     a_u, b_u = np.asarray(a, float).mean(0), np.asarray(b, float).mean(0)
     n, base = len(a_u), b_u.mean()
     rng, boot = np.random.default_rng(seed), []
-    for i in range(0, n_boot, 100):  # blocks of resamples: bounded memory
-        idx = rng.integers(0, n, (min(100, n_boot - i), n))
-        boot.append(a_u[idx].mean(1) / b_u[idx].mean(1) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a baseline of mean 0 (no hit at all) has no relative change: NaN
+        for i in range(0, n_boot, 100):  # blocks of resamples: bounded memory
+            idx = rng.integers(0, n, (min(100, n_boot - i), n))
+            boot.append(a_u[idx].mean(1) / b_u[idx].mean(1) - 1)
+        rel = a_u.mean() / base - 1 if base > 0 else float("nan")
     boot = np.concatenate(boot)
     d = a_u - b_u
     p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
     mde = (norm.ppf(1 - alpha / 2) + norm.ppf(power)) * d.std(ddof=1) / np.sqrt(n) / base if base > 0 else float("nan")
-    return dict(mean=a_u.mean(), base_mean=base, rel_change=a_u.mean() / base - 1, ci_low=float(np.quantile(boot, alpha / 2)),
+    return dict(mean=a_u.mean(), base_mean=base, rel_change=rel, ci_low=float(np.quantile(boot, alpha / 2)),
                 ci_high=float(np.quantile(boot, 1 - alpha / 2)), p=p, mde=float(mde))
 
 # %% ../nbs/11_experiment.ipynb #a7e51c03
