@@ -322,7 +322,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
                                          f"last good state in {out/'last.pt'}. Lower lr or beta.")
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1; state["batch"] = b + 1
-            diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **(dict(loss=round(float(all_sum(loss.detach()) / n), 5)) if cfg.control else
+            diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **(dict(anchor_loss=round(float(all_sum(loss.detach()) / n), 5)) if cfg.control else  # no DPO term
                                                                             _step_diagnostics(d, futures, pos_users, pos_index, dev))))
             if (b + 1 == len(batches)) if cfg.eval_every is None else (state["step"] % cfg.eval_every == 0):
                 res = broadcast(evaluate(policy, valid)[0] if rank == 0 else None)

@@ -113,7 +113,7 @@ def test_continue_arm_and_evaluation_schedule(setup, tmp_path):
     d = json.loads((tmp_path / "c/diagnostics.json").read_text())
     assert r["strategy"] == "continue" and r["steps"] == 3 * per_epoch and r["mean_false_negative_rate"] is None
     assert [x["step"] for x in d if "valid_ndcg@10" in x] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
-    assert set(d[0]) == {"step", "epoch", "loss"} and not (tmp_path / "c/probes.json").exists()
+    assert set(d[0]) == {"step", "epoch", "anchor_loss"}  # the backbone's own loss: no DPO loss to start at log 2 and not (tmp_path / "c/probes.json").exists()
     assert fit_dpo(small, cfg, tmp_path / "c2", log=quiet)["test"] == r["test"]  # seeded
     # without min_steps, patience 1 ends the run at the first evaluation that does not improve
     r1 = fit_dpo(small, DPOConfig(str(ref), control=True, lr=1e-3, max_epochs=3, patience=1, progress=False), tmp_path / "c3", log=quiet)
