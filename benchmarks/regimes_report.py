@@ -12,15 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from rodpo.data import atomic_write
-from rodpo.experiment import experiment_table
+from rodpo.experiment import experiment_table, format_p, format_change
 
 ORDER = ("ce", "ce-quarter", "sampled_softmax", "bce")
 
 
-def fmt_p(p): return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def cell(r): return f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}] p={fmt_p(r.p_holm)}"
+def cell(r): return f"{format_change(r)} p={format_p(r.p_holm)}"
 
 
 def references(folder: Path) -> pd.DataFrame:

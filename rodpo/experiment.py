@@ -22,7 +22,8 @@ from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
 __all__ = ['ARMS', 'ExperimentConfig', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table', 'holm',
-           'paired_comparison', 'compare_arms', 'summarize_experiment', 'write_summary', 'parser', 'main']
+           'paired_comparison', 'compare_arms', 'format_p', 'format_change', 'summarize_experiment', 'write_summary',
+           'parser', 'main']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
 ARMS = ("continue",) + STRATEGIES  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
@@ -222,7 +223,13 @@ def compare_arms(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "refer
     if len(out): out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out.p))
     return out
 
-def _fmt_p(p) -> str: return "<0.001" if p < 0.001 else f"{p:.3f}"
+def format_p(p) -> str:
+    "A p-value for reading: 0.003, or <0.001."
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+def format_change(r) -> str:
+    "A `compare_arms` row's relative change with its CI, in percent: +1.23% [-0.40, +2.90]."
+    return f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
 
 def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"), bases=("continue", "reference", "hard"), n_boot: int = 1000) -> pd.DataFrame:
     "Per arm: mean ± std over seeds of the test `metrics`; for NDCG@5 and MRR@5 the relative change vs each baseline with its 95% CI and Holm-adjusted p (`compare_arms`); mean false-negative rate."
@@ -236,8 +243,8 @@ def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"
             row[k] = f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
         for r in (cmp[cmp.arm == arm].itertuples() if len(cmp) else ()):
             base = r.base.split("-beta")[0]
-            row[f"{r.metric} vs {base}"] = f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
-            row[f"{r.metric} p_holm vs {base}"] = _fmt_p(r.p_holm)
+            row[f"{r.metric} vs {base}"] = format_change(r)
+            row[f"{r.metric} p_holm vs {base}"] = format_p(r.p_holm)
         fnr = g.false_negative_rate.dropna()
         row["false_negative_rate"] = round(float(fnr.mean()), 4) if len(fnr) else "—"
         rows.append(row)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .data import load_dataset, atomic_write
 from .runs import save_json
-from .experiment import ExperimentConfig, run_experiment, experiment_table, compare_arms, paired_comparison, holm, _per_user
+from .experiment import ExperimentConfig, run_experiment, experiment_table, compare_arms, paired_comparison, holm, _per_user, format_p, format_change
 
 # %% auto #0
 __all__ = ['BACKBONES', 'DEFAULT_MODEL', 'BACKBONE_ORDER', 'RegimesConfig', 'quarter_epochs', 'run_regimes', 'regimes_table',
@@ -104,8 +104,6 @@ def regimes_table(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "refe
     t["p_holm"] = holm(t.p)
     return t
 
-def _fmt_p(p) -> str: return "<0.001" if p < 0.001 else f"{p:.3f}"
-
 def regimes_summary(table: pd.DataFrame, base: str = "continue") -> pd.DataFrame:
     "The table against one baseline, one row per (backbone, arm), formatted for reading: relative change [95% CI], Holm p, MDE."
     t = table[table.base.str.split("-beta").str[0] == base]
@@ -114,8 +112,8 @@ def regimes_summary(table: pd.DataFrame, base: str = "continue") -> pd.DataFrame
         row = dict(backbone=b, arm=arm, seeds=int(g.seeds.max()))
         for r in g.itertuples():
             row[f"{r.metric}"] = f"{r.mean:.4f}"
-            row[f"{r.metric} vs {base}"] = f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
-            row[f"{r.metric} p_holm"] = _fmt_p(r.p_holm)
+            row[f"{r.metric} vs {base}"] = format_change(r)
+            row[f"{r.metric} p_holm"] = format_p(r.p_holm)
             row[f"{r.metric} MDE"] = f"{100 * r.mde:.2f}%"
         rows.append(row)
     return pd.DataFrame(rows)
