@@ -1,0 +1,39 @@
+"""A study folder's tables from its finished runs, for studies made of several papermill calls (one seed or backbone each), which write no
+combined table: regimes.csv, summary_vs_{continue,hard,reference}.csv, summary_vs_continue.md, versus_full_ce.csv, regimes.html, and
+parameters.json recording the seeds found and `--note` (how the runs were made).
+
+Usage: python benchmarks/regimes_tables.py results/regimes/beauty --note "seed 0: ...; seeds 1, 2: bce only; papermill ..." [--title TEXT]
+"""
+import argparse, json
+from pathlib import Path
+
+from rodpo.data import atomic_write
+from rodpo.regimes import regimes_table, regimes_summary, versus_full_ce, regimes_figure
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder")
+    p.add_argument("--note", required=True, help="which runs the folder holds and the commands that made them")
+    p.add_argument("--title", default=None)
+    a = p.parse_args()
+    out = Path(a.folder)
+    t = regimes_table(out)
+    atomic_write(out / "regimes.csv", lambda f: t.to_csv(f, index=False))
+    for base in ("continue", "hard", "reference"):
+        s = regimes_summary(t, base)
+        atomic_write(out / f"summary_vs_{base}.csv", lambda f: s.to_csv(f, index=False))
+        if base == "continue": atomic_write(out / "summary_vs_continue.md", lambda f: Path(f).write_text(s.to_markdown(index=False) + "\n"))
+    v = versus_full_ce(out)
+    atomic_write(out / "versus_full_ce.csv", lambda f: v.to_csv(f, index=False))
+    fig = regimes_figure(t, title=a.title or out.name)
+    atomic_write(out / "regimes.html", lambda f: fig.write_html(f, include_plotlyjs="directory"))
+    old = json.loads((out / "parameters.json").read_text()) if (out / "parameters.json").exists() else {}
+    seeds = sorted({int(r.name.rsplit("seed", 1)[1]) for r in out.glob("*/*-seed*") if (r / "metrics.json").exists()})
+    params = {k: v for k, v in old.items() if k not in ("seeds", "note", "quick", "wall_s", "out_dir")}
+    atomic_write(out / "parameters.json", lambda f: Path(f).write_text(json.dumps(dict(params, dataset=params.get("dataset", out.name), seeds=seeds, note=a.note), indent=1) + "\n"))
+    print(regimes_summary(t, "continue").to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()
