@@ -6,7 +6,9 @@ states read from the cache `rodpo.dpo.fit_dpo` builds (the one-off pass that bui
 the sampler on the batch's own catalogue scores, backward, and the per-step false-negative diagnostics, as in
 `rodpo.dpo.fit_dpo`), each at its stage's default batch size, plus `topk_stochastic` at the stage-1 batch size
 (`dpo_topk_stochastic_batch256`). With --amp, the same stage-1 and topk_stochastic epochs under bfloat16 autocast too
-(`*_amp`). With --repeats R each variant runs R epochs and the fastest counts. With --max_steps N > 0 only the first N
+(`*_amp`). With --compile, the stage-1 and topk_stochastic epochs again with the encoder under `torch.compile(mode=--compile_mode)`
+(`*_compiled`; on CUDA the default mode 'reduce-overhead' replays CUDA graphs, one per batch shape, so the first epoch (the warm-up)
+records them and --repeats 2 or more times the replays). With --repeats R each variant runs R epochs and the fastest counts. With --max_steps N > 0 only the first N
 steps of each epoch are timed and the epoch time is extrapolated from the mean step time (marked "extrapolated").
 Prints one JSON object with seconds per epoch and the ratio DPO / stage 1.
 """
@@ -53,6 +55,8 @@ def main():
     p.add_argument("--amp", action="store_true", help="also time bfloat16 autocast variants")
     p.add_argument("--repeats", type=int, default=1, help="epochs per variant; the fastest counts (the first epoch meets new batch shapes)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--compile", action="store_true", help="also time the stage-1 and topk_stochastic epochs with the encoder compiled")
+    p.add_argument("--compile_mode", default="reduce-overhead", help="torch.compile mode of the --compile variants")
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
     dev = TrainConfig(device=a.device).torch_device()
@@ -67,16 +71,18 @@ def main():
     b1 = TrainBatches(ds.sequences, mcfg.max_len, tc.batch_size, seed=0)
     per = b1.n_targets / len(b1)
     start, stage1_s = copy.deepcopy(model.state_dict()), {}  # stage-1 epoch seconds by amp
-    for amp in ([False, True] if a.amp else [False]):
+    compiled = lambda net: torch.compile(net, mode=a.compile_mode, dynamic=False)  # one graph per batch shape (bucketed lengths)
+    for amp, comp in [(False, False)] + [(True, False)] * a.amp + [(a.amp, True)] * a.compile:
         model.load_state_dict(start); opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        net = compiled(model) if comp else model
 
         def ce_step(x, y, users, tindex):
-            with autocast(dev, amp): loss = ce_loss(model, x.to(dev), y.to(dev), per)
+            with autocast(dev, amp): loss = ce_loss(net, x.to(dev), y.to(dev), per)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
         s, extrapolated = timed_epoch(ce_step, b1, a.max_steps, dev, a.repeats)
-        out["variants"]["stage1" + ("_amp" if amp else "")] = dict(epoch_s=round(s, 3), steps=len(b1), batch_size=tc.batch_size, extrapolated=extrapolated)
-        stage1_s[amp] = s
+        out["variants"]["stage1" + ("_amp" if amp else "") + ("_compiled" if comp else "")] = dict(epoch_s=round(s, 3), steps=len(b1), batch_size=tc.batch_size, extrapolated=extrapolated)
+        stage1_s[amp, comp] = s
     model.load_state_dict(start)
 
     reference = copy.deepcopy(model).eval()
@@ -87,12 +93,14 @@ def main():
     sync(dev); out["variants"]["reference_cache"] = dict(seconds=round(time.perf_counter() - t0, 3), megabytes=round(ref_hidden.numel() * 4 / 2**20, 1))
     futures, offsets = FutureIndex(ds.sequences), torch.as_tensor(_position_keys(ds.sequences))
     counts = np.bincount(np.concatenate([q[:-2] for q in ds.sequences]), minlength=ds.n_items + 1)
-    variants = [(s, 128, False, f"dpo_{s}") for s in a.strategies.split(",")] + [("topk_stochastic", 256, False, "dpo_topk_stochastic_batch256")]
-    if a.amp: variants.append(("topk_stochastic", 128, True, "dpo_topk_stochastic_amp"))
-    for strategy, batch_size, amp, name in variants:
+    variants = [(s, 128, False, False, f"dpo_{s}") for s in a.strategies.split(",")] + [("topk_stochastic", 256, False, False, "dpo_topk_stochastic_batch256")]
+    if a.amp: variants.append(("topk_stochastic", 128, True, False, "dpo_topk_stochastic_amp"))
+    if a.compile: variants.append(("topk_stochastic", 128, a.amp, True, "dpo_topk_stochastic" + ("_amp" if a.amp else "") + "_compiled"))
+    for strategy, batch_size, amp, comp, name in variants:
         cfg = DPOConfig("unused", sampler=SamplerConfig(strategy), ce_weight=1.0, device=a.device, batch_size=batch_size, amp=amp)
         policy = copy.deepcopy(reference).train()
         for q in policy.parameters(): q.requires_grad_(True)
+        net = compiled(policy) if comp else policy
         popt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
         sampler = NegativeSampler(cfg.sampler, ds.n_items, counts, n_keys=ds.n_interactions)
         gen = torch.Generator(device=dev).manual_seed(0)
@@ -101,14 +109,14 @@ def main():
         def dpo(x, y, users, tindex):
             m = y > 0
             pu, pi = users[:, None].expand_as(m)[m], tindex[m]
-            loss, d = dpo_step(policy, reference, ref_table, sampler, cfg, x.to(dev), y.to(dev), gen, (offsets[pu] + pi).to(dev), 0,
+            loss, d = dpo_step(net, reference, ref_table, sampler, cfg, x.to(dev), y.to(dev), gen, (offsets[pu] + pi).to(dev), 0,
                                ref_hidden=ref_hidden)
             popt.zero_grad(set_to_none=True); loss.backward(); popt.step()
             _step_diagnostics(d, futures, pu, pi, dev)
 
         s2, extrapolated = timed_epoch(dpo, b2, a.max_steps, dev, a.repeats)
         out["variants"][name] = dict(epoch_s=round(s2, 3), steps=len(b2), batch_size=cfg.batch_size, extrapolated=extrapolated,
-                                     ratio_to_stage1=round(s2 / stage1_s[amp], 3))  # the amp variant against the amp stage 1
+                                     ratio_to_stage1=round(s2 / stage1_s[amp, comp], 3))  # against the stage 1 of the same amp and compilation
     es = eval_set(ds, "valid", mcfg.max_len)
     ts = []
     for _ in range(3):

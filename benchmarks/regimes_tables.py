@@ -1,5 +1,5 @@
 """A study folder's tables from its finished runs, for studies made of several papermill calls (one seed or backbone each), which write no
-combined table: regimes.csv, summary_vs_{continue,hard,reference}.csv, summary_vs_continue.md, versus_full_ce.csv, regimes.html, and
+combined table: regimes.csv, summary_vs_{continue,hard,reference}.csv, summary_vs_continue.md, versus_full_ce.csv (with a ce backbone), regimes.html, and
 parameters.json recording the seeds found and `--note` (how the runs were made).
 
 Usage: python benchmarks/regimes_tables.py results/regimes/beauty --note "seed 0: ...; seeds 1, 2: bce only; papermill ..." [--title TEXT]
@@ -25,7 +25,8 @@ def main():
         atomic_write(out / f"summary_vs_{base}.csv", lambda f: s.to_csv(f, index=False))
         if base == "continue": atomic_write(out / "summary_vs_continue.md", lambda f: Path(f).write_text(s.to_markdown(index=False) + "\n"))
     v = versus_full_ce(out)
-    atomic_write(out / "versus_full_ce.csv", lambda f: v.to_csv(f, index=False))
+    if len(v): atomic_write(out / "versus_full_ce.csv", lambda f: v.to_csv(f, index=False))
+    else: (out / "versus_full_ce.csv").unlink(missing_ok=True)  # no full-CE backbone in this study
     fig = regimes_figure(t, title=a.title or out.name)
     atomic_write(out / "regimes.html", lambda f: fig.write_html(f, include_plotlyjs="directory"))
     old = json.loads((out / "parameters.json").read_text()) if (out / "parameters.json").exists() else {}

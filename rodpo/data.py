@@ -17,8 +17,8 @@ import torch
 __all__ = ['REMOTE_FILES', 'MIN_SEQ_LEN', 'MAX_ATTRIBUTE_ID', 'DATASETS', 'SCIENTIFIC_FEATURES', 'RodpoDataError',
            'UnknownDatasetError', 'DataFormatError', 'ChecksumError', 'DataNotFoundError', 'cache_dir', 'data_roots',
            'sha256sum', 'atomic_write', 'download', 'fetch', 'verify_local', 'SeqDataset', 'read_s3rec_sequences',
-           'read_item2attributes', 'read_features', 'read_atomic', 'DatasetSpec', 'load_dataset', 'pad_left', 'EvalSet',
-           'eval_set', 'training_windows', 'TrainBatches']
+           'read_item2attributes', 'read_features', 'read_atomic', 'DatasetSpec', 'load_dataset', 'synthetic_dataset',
+           'pad_left', 'EvalSet', 'eval_set', 'training_windows', 'TrainBatches']
 
 # %% ../nbs/00_data.ipynb #4d54b8ce
 class RodpoDataError(ValueError):
@@ -437,8 +437,39 @@ def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
         inters = sorted(p.glob("*.test.inter"))
         if len(inters) != 1: raise DataFormatError(p, f"expected exactly one '<prefix>.test.inter' in the folder, found {len(inters)}")
         return read_atomic(p, inters[0].name[:-len(".test.inter")])
+    if key.startswith("synthetic:"): return synthetic_dataset(*_synthetic_spec(key))
     raise UnknownDatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(DATASETS)}; "
-                              "or give the path of an S3-Rec sequence file or of a folder of atomic files.")
+                              "or give the path of an S3-Rec sequence file or of a folder of atomic files; "
+                              "or 'synthetic:USERSxITEMS' (e.g. 'synthetic:100000x1000000') for a synthetic catalogue.")
+
+# %% ../nbs/00_data.ipynb #5c1a9e07
+def synthetic_dataset(n_users: int, n_items: int, mean_len: float = 8.0, follow: float = 0.5, zipf: float = 1.0, seed: int = 0) -> SeqDataset:
+    """`n_users` sequences over items 1..n_items: lengths 3 + geometric (mean `mean_len`, at most 50); the first item and every item that does
+    not follow its predecessor's successor drawn by popularity, p(rank r) proportional to r**-zipf (ranks a random permutation of the ids)."""
+    for k, v in dict(n_users=n_users, n_items=n_items).items():
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 2): raise ValueError(f"synthetic_dataset: {k}={v!r} must be an integer >= 2")
+    if not (isinstance(mean_len, (int, float)) and MIN_SEQ_LEN < mean_len <= 50): raise ValueError(f"synthetic_dataset: mean_len={mean_len!r} must be in ({MIN_SEQ_LEN}, 50]")
+    if not (isinstance(follow, (int, float)) and 0 <= follow <= 1): raise ValueError(f"synthetic_dataset: follow={follow!r} must be a probability in [0, 1]")
+    if not (isinstance(zipf, (int, float)) and zipf >= 0): raise ValueError(f"synthetic_dataset: zipf={zipf!r} must be a number >= 0")
+    rng = np.random.default_rng(seed)
+    cdf = np.cumsum(np.arange(1, n_items + 1, dtype=np.float64) ** -float(zipf))
+    cdf /= cdf[-1]
+    by_rank = rng.permutation(n_items) + 1  # the item id at each popularity rank
+    successor = rng.permutation(n_items) + 1  # successor[i - 1]: the item that follows item i
+    draw = lambda n: by_rank[np.minimum(np.searchsorted(cdf, rng.random(n)), n_items - 1)]
+    lengths = np.minimum(MIN_SEQ_LEN + rng.geometric(1 / (mean_len - MIN_SEQ_LEN + 1), n_users) - 1, 50)
+    items = np.zeros((n_users, int(lengths.max())), dtype=np.int64)
+    items[:, 0] = draw(n_users)
+    for t in range(1, items.shape[1]):  # one column at a time, every user at once
+        fresh = draw(n_users)
+        items[:, t] = np.where(rng.random(n_users) < follow, successor[items[:, t - 1] - 1], fresh)
+    seqs = [row[:n].copy() for row, n in zip(items, lengths)]
+    return SeqDataset(f"synthetic:{n_users}x{n_items}" + (f":{seed}" if seed else ""), seqs, n_items)
+
+def _synthetic_spec(key: str) -> tuple:
+    m = re.fullmatch(r"synthetic:(\d+)x(\d+)(?::(\d+))?", key)
+    if not m: raise UnknownDatasetError(f"Unknown dataset {key!r}: a synthetic catalogue is named 'synthetic:USERSxITEMS' or 'synthetic:USERSxITEMS:SEED', e.g. 'synthetic:100000x1000000'.")
+    return int(m[1]), int(m[2]), 8.0, 0.5, 1.0, int(m[3] or 0)
 
 # %% ../nbs/00_data.ipynb #7bfbcbed
 def _check_positive(**kw):

@@ -159,7 +159,13 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
                                          keys=None if keys is None else keys[rows], step=step, with_ranks=True)
     fused = bool(weight) and objective.loss == "ce" and cfg.anchor == "deterministic"  # the CE anchor is this same catalogue pass
     chunk = chunk or chunk_rows(h.device, len(table))
-    ce = ChunkedSoftmaxCE.apply(h if fused else h.detach(), table if fused else table.detach(), tgt, chunk, visit, True)
+    if fused: ce = ChunkedSoftmaxCE.apply(h, table, tgt, chunk, visit, True)
+    else:  # the sampler's pass alone: the same chunks of logits, without the softmax that only the fused anchor reads
+        with torch.no_grad():
+            for i in range(0, len(h), chunk):
+                z = h[i:i + chunk] @ table.T
+                z[:, 0] = float("-inf")
+                visit(slice(i, i + chunk), z)
     pol_pos, pol_neg = (h * table[tgt]).sum(-1), torch.einsum("nd,nmd->nm", h, table[neg])
     with torch.no_grad():
         ref_pos = (rh * rtab[tgt]).sum(-1)

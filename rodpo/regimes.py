@@ -124,9 +124,10 @@ def _valid(f: Path, metric: str) -> float:
     return m["valid"][metric]
 
 def versus_full_ce(out_dir, metrics=("ndcg@5", "mrr@5"), select: str = "ndcg@10", n_boot: int = 1000) -> pd.DataFrame:
-    "Per backbone, its validation-selected arm against the full-CE reference (`ce/reference`): relative change on test, CI, Holm p over this table."
+    "Per backbone, its validation-selected arm against the full-CE reference (`ce/reference`): relative change on test, CI, Holm p over this table (empty without a `ce` backbone)."
     out, rows = Path(out_dir), []
     ce = out/"ce"
+    if not (ce.is_dir() and len(experiment_table(ce))): return pd.DataFrame()
     for b in _backbones(out):
         t = experiment_table(out/b)
         if not len(t): continue

@@ -1,0 +1,157 @@
+"""Training where the full softmax no longer fits: stage-1 epochs (full-softmax CE against sampled softmax) and DPO steps
+(`topk_stochastic`, whose pool needs every position's catalogue scores) on synthetic catalogues of 100k and 1M items.
+
+    python benchmarks/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
+                                     [--mmap_thresholds 0,65536] [--vary sampled_softmax]
+
+Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
+hidden 64, 2 blocks, random initial weights (a step's time and memory do not depend on training). For each (catalogue size, task):
+
+- `ce`: a stage-1 step with the full-softmax cross-entropy (`rodpo.objectives.ChunkedSoftmaxCE`, catalogue logits 256 rows at a time);
+- `sampled_softmax`: a stage-1 step with 100 uniform negatives shared by the batch (logQ-corrected);
+- `dpo_topk_stochastic`: a DPO step as `rodpo.dpo.fit_dpo` takes it (policy and reference, K = 50, beta 1, the sampled-softmax anchor
+  with dropout; the reference run every step), at the DPO batch size (128).
+
+Each runs in its own process (its peak RSS is its own) and trains `--steps` steps after one untimed warm-up step; the epoch time is
+the mean step time times the steps of an epoch ("extrapolated"). Tasks named in `--full` instead train one whole epoch (timed as it
+ran, "measured") and then rank `--eval_users` validation users against the whole catalogue (NDCG@10 and HR@10 before and after the epoch).
+
+Memory: glibc raises its mmap threshold each time a large block is freed, after which the steps' large tensors (their shapes change
+from batch to batch) come from the heap and fragment it: the resident size of a sampled-softmax epoch then grows step after step.
+A fixed threshold (`MALLOC_MMAP_THRESHOLD_`, in bytes) gives every large tensor its own mapping, returned when freed. Every task runs
+under the first of `--mmap_thresholds` (0 = glibc's default, adaptive); the tasks in `--vary` run under each of them, side by side.
+
+Writes results/benchmarks/scale_train.json and .md and prints the JSON.
+"""
+from __future__ import annotations
+import argparse, copy, json, os, platform, resource, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = ("ce", "sampled_softmax", "dpo_topk_stochastic")
+
+
+def rss_mb() -> float:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def one(a) -> dict:
+    "One (size, task) measurement, in this process."
+    import numpy as np, torch
+    torch.set_num_threads(a.threads)
+    sys.path.insert(0, str(ROOT))
+    from rodpo.data import synthetic_dataset, TrainBatches, eval_set, EvalSet
+    from rodpo.model import SASRec, SASRecConfig
+    from rodpo.metrics import evaluate
+    from rodpo.objectives import Objective, stage1_loss, item_counts
+    from rodpo.dpo import DPOConfig, dpo_step
+    from rodpo.negatives import SamplerConfig, NegativeSampler
+    t0 = time.perf_counter()
+    ds = synthetic_dataset(a.users, a.n_items, seed=0)
+    data_s = time.perf_counter() - t0
+    torch.manual_seed(0)
+    model = SASRec(SASRecConfig(n_items=a.n_items, hidden=64)).train()
+    dpo = a.task.startswith("dpo")
+    objective = Objective("ce" if a.task == "ce" else "sampled_softmax", a.n_items, n_negatives=100)
+    batches = TrainBatches(ds.sequences, 50, 128 if dpo else 256, seed=0)
+    per = batches.n_targets / len(batches)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if dpo:
+        reference = copy.deepcopy(model).eval()
+        for p in reference.parameters(): p.requires_grad_(False)
+        with torch.no_grad(): ref_table = reference.item_table()
+        cfg = DPOConfig(stage1="(synthetic)", beta=1.0, ce_weight=1.0, batch_size=128, sampler=SamplerConfig(strategy="topk_stochastic", K=50, m=1))
+        sampler = NegativeSampler(cfg.sampler, a.n_items, item_counts(ds.sequences, a.n_items))
+        gen = torch.Generator().manual_seed(0)
+        loss_of = lambda x, y: dpo_step(model, reference, ref_table, sampler, cfg, x, y, gen, objective=objective)[0]
+    else:
+        loss_of = lambda x, y: stage1_loss(model, x, y, per, objective=objective)
+    valid = eval_set(ds, "valid", 50)
+    pick = torch.randperm(len(valid.targets), generator=torch.Generator().manual_seed(1))[:a.eval_users]
+    valid = EvalSet(valid.histories[pick], valid.targets[pick], valid.users[pick])
+    full = a.task in a.full.split(",")
+    before = evaluate(model, valid)[0] if full else None
+    base = rss_mb()
+    n = len(batches) if full else min(a.steps + 1, len(batches))
+    times = []
+    for i, (x, y) in enumerate(batches.epoch(0)):
+        if i == n: break
+        t = time.perf_counter()
+        loss = loss_of(x, y)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        times.append(time.perf_counter() - t)
+    step_s = float(np.mean(times[1:])) if len(times) > 1 else times[0]
+    after = evaluate(model, valid)[0] if full else None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row = dict(n_items=a.n_items, users=a.users, interactions=ds.n_interactions, task=a.task, batch=batches.batch_size,
+               steps_per_epoch=len(batches), steps_timed=len(times) - (0 if full else 1), step_s=round(step_s, 4),
+               epoch_s=round(sum(times) if full else step_s * len(batches), 1), epoch="measured" if full else "extrapolated",
+               peak_rss_mb=round(peak, 1), rss_before_training_mb=round(base, 1), data_s=round(data_s, 1))
+    if full:
+        row.update(eval_users=len(valid.targets), **{f"valid_{k}_{w}": round(r[k], 4) for w, r in (("before", before), ("after", after))
+                                                     for k in ("ndcg@10", "hr@10")})
+    return row
+
+
+def markdown(out) -> str:
+    hdr = ("items", "task", "malloc", "batch", "steps/epoch", "s/step", "epoch s", "epoch", "peak RSS MB", "valid NDCG@10 before -> after one epoch")
+    lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    for r in out["rows"]:
+        q = f"{r['valid_ndcg@10_before']:.4f} -> {r['valid_ndcg@10_after']:.4f} ({r['eval_users']:,} users)" if "eval_users" in r else ""
+        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default", r["batch"], r["steps_per_epoch"], r["step_s"],
+                                                        f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="100000,1000000", help="catalogue sizes (items)")
+    p.add_argument("--users", type=int, default=100_000)
+    p.add_argument("--tasks", default=",".join(TASKS), help=f"any of {', '.join(TASKS)}")
+    p.add_argument("--steps", type=int, default=4, help="timed steps of a task not in --full (after one warm-up step)")
+    p.add_argument("--full", default="sampled_softmax", help="tasks that train a whole epoch (timed as it ran) and are evaluated")
+    p.add_argument("--eval_users", type=int, default=2000, help="validation users ranked before and after a whole epoch")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--mmap_thresholds", default="0,65536", help="MALLOC_MMAP_THRESHOLD_ values in bytes (0 = glibc's adaptive default); every task runs under the first")
+    p.add_argument("--vary", default="sampled_softmax", help="tasks that also run under the other --mmap_thresholds")
+    p.add_argument("--out", default=str(ROOT/"results"/"benchmarks"/"scale_train"))
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--n_items", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--task", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.one:
+        print(json.dumps(one(a))); return 0
+    tasks = a.tasks.split(",")
+    if unknown := set(tasks) - set(TASKS): p.error(f"unknown task(s) {', '.join(sorted(unknown))}: choose from {', '.join(TASKS)}")
+    thresholds = [int(t) for t in a.mmap_thresholds.split(",")]
+    if any(t < 0 for t in thresholds): p.error(f"--mmap_thresholds {a.mmap_thresholds}: bytes >= 0 (0 = glibc's default)")
+    rows = []
+    for n in map(int, a.sizes.split(",")):
+        for task, mmap in ((t, m) for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])):
+            env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+            env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}))
+            cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
+                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads)]
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                raise RuntimeError(f"{n:,} items, {task} failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    cmdline = "python benchmarks/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads,
+                                                            mmap_thresholds=thresholds, vary=a.vary),
+               machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg()), rows=rows)
+    big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
+    if big:
+        out["peak_rss_mb_at_1m"] = {r["task"]: r["peak_rss_mb"] for r in big}
+        out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
+    stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(f"# Training on large catalogues\n\n`{out['command']}` ({a.threads} torch thread(s), {os.cpu_count()}-core CPU "
+                                       f"machine, load average {out['machine']['load_average'][0]:.1f} at the end; {a.users:,} synthetic users)\n\n" + markdown(out))
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
