@@ -54,7 +54,8 @@ class RegimesConfig:
         self.seeds, self.backbones, self.arms, self.betas = map(tuple, (self.seeds, self.backbones, self.arms, self.betas))
         for b in self.backbones:
             if b not in BACKBONES: raise ValueError(f"RegimesConfig: backbone={b!r} is not one of {', '.join(BACKBONES)}")
-        if self.quarter and "ce" not in self.backbones: raise ValueError("RegimesConfig: quarter=True needs the 'ce' backbone (its converged references set the epochs)")
+        if self.quarter and self.quarter_epochs is None and "ce" not in self.backbones:
+            raise ValueError("RegimesConfig: quarter=True needs the 'ce' backbone (its converged references set the epochs), or quarter_epochs")
         if self.quarter_epochs is not None and not (isinstance(self.quarter_epochs, int) and self.quarter_epochs >= 1):
             raise ValueError(f"RegimesConfig: quarter_epochs={self.quarter_epochs!r} must be a positive integer or None")
         if self.model is None: self.model = DEFAULT_MODEL.get(Path(self.dataset).name, dict(modalities=["id"]))

@@ -42,3 +42,14 @@ def test_skipped_browser_tests_say_so_in_one_line(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("browser tests: 1 skipped: RODPO_CHROMIUM=")]
     assert len(lines) == 1 and "sudo apt-get install -y chromium" in lines[0], r.stdout
+
+
+def test_every_committed_dpo_run_starts_at_log2():
+    "The implicit reward is taken without dropout: step 1 of every committed DPO run has loss log 2 and reward margin 0 (the continue control has no DPO term)."
+    import json, math
+    runs = [json.loads(f.read_text()) for f in ROOT.glob("results/**/metrics.json")]
+    dpo = [m for m in runs if "first_step" in m and m.get("strategy") != "continue"]
+    control = [m for m in runs if "first_step" in m and m.get("strategy") == "continue"]
+    assert len(dpo) >= 200 and len(control) >= 40  # the regimes study and the main job
+    assert all(abs(m["first_step"]["loss"] - math.log(2)) < 1e-4 and abs(m["first_step"]["reward_margin"]) < 1e-4 for m in dpo)
+    assert all("loss" not in m["first_step"] and m["first_step"]["anchor_loss"] > 0 for m in control)
