@@ -1,10 +1,11 @@
 """The README's tables of the regimes study, from the committed results of each dataset (nbs/study.ipynb outputs).
 
-Usage: python benchmarks/regimes_report.py results/regimes/scientific results/regimes/beauty [--out results/regimes/report.md]
+Usage: python benchmarks/regimes_report.py results/regimes/scientific results/regimes/beauty [--out results/regimes/report.md] [--readme]
 For each dataset folder: topk_stochastic and hard against continue (and topk_stochastic against hard) on NDCG@5 and MRR@5, every
 backbone and beta, with the paired bootstrap 95% CI and the Holm-adjusted p-value of that dataset's table (regimes.csv); the stage-1
 references per backbone; each backbone's validation-selected arm against the full-CE reference (versus_full_ce.csv); and the
-largest effect of any arm against continue. Writes the markdown to --out and prints it.
+largest effect of any arm against continue. Writes the markdown to --out and prints it. With --readme: only each dataset's table, in the
+layout of the README's tables, printed.
 """
 import argparse, json
 from pathlib import Path
@@ -18,6 +19,23 @@ ORDER = ("ce", "ce-quarter", "sampled_softmax", "bce")
 
 
 def cell(r): return f"{format_change(r)} p={format_p(r.p_holm)}"
+
+
+def readme_table(t: pd.DataFrame) -> str:
+    "The README's layout: hard and topk_stochastic at each beta, against continue and (topk_stochastic) against hard, NDCG@5 and MRR@5."
+    rows = []
+    for b in ORDER:
+        for arm in ("hard-beta0.1", "hard-beta1.0", "topk_stochastic-beta0.1", "topk_stochastic-beta1.0"):
+            g = t[(t.backbone == b) & (t.arm == arm)]
+            if not len(g): continue
+            name, beta = arm.split("-beta")
+            row = {"backbone": b, "arm": f"{name}, beta {beta}", "seeds": int(g.seeds.max())}
+            for base in ("continue", "hard"):
+                for k in ("ndcg@5", "mrr@5"):
+                    r = g[(g.metric == k) & (g.base.str.split("-beta").str[0] == base)]
+                    row[f"{k.upper()} vs {base}"] = f"{format_change(r.iloc[0])}, p {format_p(r.iloc[0].p_holm)}" if len(r) else ""
+            rows.append(row)
+    return pd.DataFrame(rows).to_markdown(index=False)
 
 
 def references(folder: Path) -> pd.DataFrame:
@@ -36,7 +54,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+")
     p.add_argument("--out", default="results/regimes/report.md")
+    p.add_argument("--readme", action="store_true", help="print each dataset's table in the README's layout instead")
     a = p.parse_args()
+    if a.readme:
+        for f in map(Path, a.folders): print(f"{f}\n\n{readme_table(pd.read_csv(f / 'regimes.csv'))}\n")
+        return
     parts = []
     for f in map(Path, a.folders):
         t = pd.read_csv(f / "regimes.csv")
