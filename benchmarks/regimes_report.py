@@ -21,21 +21,21 @@ ORDER = ("ce", "ce-quarter", "sampled_softmax", "bce")
 def cell(r): return f"{format_change(r)} p={format_p(r.p_holm)}"
 
 
-def readme_table(t: pd.DataFrame) -> str:
-    "The README's layout: hard and topk_stochastic at each beta, against continue and (topk_stochastic) against hard, NDCG@5 and MRR@5."
+def comparisons(t: pd.DataFrame, readme: bool = False) -> pd.DataFrame:
+    """hard and topk_stochastic at each beta against continue and (topk_stochastic) against hard, NDCG@5 and MRR@5, backbones in ORDER.
+    readme: the README's layout (arm as 'hard, beta 1.0', a seeds column, metrics grouped by baseline)."""
     rows = []
-    for b in ORDER:
-        for arm in ("hard-beta0.1", "hard-beta1.0", "topk_stochastic-beta0.1", "topk_stochastic-beta1.0"):
-            g = t[(t.backbone == b) & (t.arm == arm)]
-            if not len(g): continue
-            name, beta = arm.split("-beta")
-            row = {"backbone": b, "arm": f"{name}, beta {beta}", "seeds": int(g.seeds.max())}
-            for base in ("continue", "hard"):
-                for k in ("ndcg@5", "mrr@5"):
-                    r = g[(g.metric == k) & (g.base.str.split("-beta").str[0] == base)]
-                    row[f"{k.upper()} vs {base}"] = f"{format_change(r.iloc[0])}, p {format_p(r.iloc[0].p_holm)}" if len(r) else ""
-            rows.append(row)
-    return pd.DataFrame(rows).to_markdown(index=False)
+    for (b, arm), g in t.groupby(["backbone", "arm"], sort=False):
+        if not arm.startswith(("topk_stochastic", "hard")): continue
+        row = {"backbone": b, "arm": "{}, beta {}".format(*arm.split("-beta")), "seeds": int(g.seeds.max())} if readme else dict(backbone=b, arm=arm)
+        pairs = [(k, base) for base in ("continue", "hard") for k in ("ndcg@5", "mrr@5")] if readme else \
+                [(k, base) for k in ("ndcg@5", "mrr@5") for base in ("continue", "hard")]
+        for k, base in pairs:
+            r = g[(g.metric == k) & (g.base.str.split("-beta").str[0] == base)]
+            if len(r): row[f"{k.upper()} vs {base}"] = (f"{format_change(r.iloc[0])}, p {format_p(r.iloc[0].p_holm)}" if readme else cell(r.iloc[0]))
+        rows.append(row)
+    order = {b: i for i, b in enumerate(ORDER)}
+    return pd.DataFrame(rows).sort_values("backbone", key=lambda s: s.map(order), kind="stable").fillna("")
 
 
 def references(folder: Path) -> pd.DataFrame:
@@ -57,24 +57,14 @@ def main():
     p.add_argument("--readme", action="store_true", help="print each dataset's table in the README's layout instead")
     a = p.parse_args()
     if a.readme:
-        for f in map(Path, a.folders): print(f"{f}\n\n{readme_table(pd.read_csv(f / 'regimes.csv'))}\n")
+        for f in map(Path, a.folders): print(f"{f}\n\n{comparisons(pd.read_csv(f / 'regimes.csv'), readme=True).to_markdown(index=False)}\n")
         return
     parts = []
     for f in map(Path, a.folders):
         t = pd.read_csv(f / "regimes.csv")
         params = json.loads((f / "parameters.json").read_text())
         parts.append(f"### {params['dataset']} ({t.seeds.max()} seeds)\n\nStage-1 references (test):\n\n{references(f).to_markdown(index=False)}\n")
-        rows = []
-        for (b, arm), g in t.groupby(["backbone", "arm"], sort=False):
-            if not arm.startswith(("topk_stochastic", "hard")): continue
-            row = dict(backbone=b, arm=arm)
-            for k in ("ndcg@5", "mrr@5"):
-                for base in ("continue", "hard"):
-                    r = g[(g.metric == k) & (g.base.str.split("-beta").str[0] == base)]
-                    if len(r): row[f"{k.upper()} vs {base}"] = cell(r.iloc[0])
-            rows.append(row)
-        order = {b: i for i, b in enumerate(ORDER)}
-        tab = pd.DataFrame(rows).sort_values("backbone", key=lambda s: s.map(order), kind="stable").fillna("")
+        tab = comparisons(t)
         parts.append("Against `continue` and `hard` (relative change of the mean [95% CI], Holm-adjusted p over the dataset's table):\n\n" + tab.to_markdown(index=False) + "\n")
         c = t[t.base == "continue"].sort_values("rel_change", ascending=False).iloc[0]
         parts.append(f"Largest change of any arm against `continue`: {c.backbone} {c.arm} {c.metric.upper()} {cell(c)} (MDE {100 * c.mde:.2f}%).\n")
