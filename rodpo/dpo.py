@@ -137,7 +137,7 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
             with autocast(x.device, cfg.amp):
                 table = policy.item_table()
                 h = policy(x, table)[m]
-        return loss + weight * objective(h, table, tgt) * (len(tgt) / denom)
+        return loss + weight * objective(h, table, tgt, seen=objective.seen(x, y, m)) * (len(tgt) / denom)
 
     if cfg.control:
         loss = anchored(_zero_loss(policy)) + aux_loss(policy)

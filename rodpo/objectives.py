@@ -18,8 +18,8 @@ from .moe import aux_loss
 from .distributed import _zero_loss
 
 # %% auto #0
-__all__ = ['LOSSES', 'SAMPLINGS', 'ChunkedSoftmaxCE', 'chunk_rows', 'ce_loss', 'sampled_softmax', 'bce', 'item_counts',
-           'Objective', 'stage1_loss']
+__all__ = ['LOSSES', 'SAMPLINGS', 'NEG_EXCLUDES', 'ChunkedSoftmaxCE', 'chunk_rows', 'ce_loss', 'sampled_softmax', 'bce',
+           'item_counts', 'Objective', 'stage1_loss']
 
 # %% ../nbs/06c_objectives.ipynb #97d2a47f
 class ChunkedSoftmaxCE(torch.autograd.Function):
@@ -75,6 +75,7 @@ def ce_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, chunk: in
 # %% ../nbs/06c_objectives.ipynb #5a3c0b11
 LOSSES = ("ce", "sampled_softmax", "bce")  # stage-1 objectives
 SAMPLINGS = ("uniform", "popularity")  # how sampled_softmax draws its negatives
+NEG_EXCLUDES = ("target", "history")  # what a bce negative may not be: the row's target, or any item of the user's training window
 
 def sampled_softmax(h: torch.Tensor,  # (N, d) hidden states at the target positions
                     table: torch.Tensor,  # (n_items+1, d) item table, row 0 = padding
@@ -101,9 +102,11 @@ def item_counts(sequences, n_items: int) -> np.ndarray:
 class Objective:
     "The backbone's objective (`TrainConfig.loss`), as a mean loss over target positions: stage 1 trains with it; the DPO stage anchors to it and its `continue` arm trains with it alone. Negatives come from torch's global random stream (saved in every checkpoint)."
     def __init__(self, loss: str = "ce", n_items: int | None = None, n_negatives: int = 100, neg_sampling: str = "uniform",
-                 neg_alpha: float = 1.0, logq: bool = True, counts=None):
+                 neg_alpha: float = 1.0, logq: bool = True, counts=None, neg_exclude: str = "target"):
         if loss not in LOSSES: raise ValueError(f"loss={loss!r} is not one of {', '.join(LOSSES)}")
-        self.loss, self.n_items, self.n_negatives = loss, n_items, n_negatives
+        if neg_exclude not in NEG_EXCLUDES: raise ValueError(f"neg_exclude={neg_exclude!r} is not one of {', '.join(NEG_EXCLUDES)}")
+        if neg_exclude != "target" and loss != "bce": raise ValueError(f"neg_exclude={neg_exclude!r} applies to loss='bce' only (loss={loss!r}); leave it at 'target'")
+        self.loss, self.n_items, self.n_negatives, self.neg_exclude = loss, n_items, n_negatives, neg_exclude
         self.q = self.log_q = None
         if loss == "sampled_softmax":
             if neg_sampling not in SAMPLINGS: raise ValueError(f"neg_sampling={neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
@@ -120,22 +123,36 @@ class Objective:
         "From a `TrainConfig` or its dict (as saved with a run; runs saved before `loss` existed used 'ce')."
         d = asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
         return cls(d.get("loss", "ce"), n_items, d.get("n_negatives", 100), d.get("neg_sampling", "uniform"), d.get("neg_alpha", 1.0),
-                   d.get("logq", True), counts)
+                   d.get("logq", True), counts, d.get("neg_exclude", "target"))
 
-    def negatives(self, targets: torch.Tensor) -> torch.Tensor:
-        "sampled_softmax: `n_negatives` item ids shared by the batch, drawn with replacement; bce: one uniform item per row other than its target."
+    def seen(self, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
+        "With neg_exclude='history': for each target position (mask `m` of `y`), the items of its row of inputs `x` and targets `y` (B, T), its user's training window; else None."
+        if self.neg_exclude != "history": return None
+        return torch.cat([x, y], 1)[m.nonzero(as_tuple=True)[0]]
+
+    def negatives(self, targets: torch.Tensor, seen: torch.Tensor | None = None, max_rounds: int = 1000) -> torch.Tensor:
+        """sampled_softmax: `n_negatives` item ids shared by the batch, drawn with replacement; bce: one uniform item per row other than its target,
+        or, given `seen` (N, S) (`Objective.seen`), uniform over the items not in the row of `seen` (rejection sampling, as the original SASRec)."""
         dev = targets.device
+        if self.loss == "bce" and seen is not None:
+            r = torch.randint(1, self.n_items + 1, targets.shape, device=dev)
+            for _ in range(max_rounds):
+                bad = (r[:, None] == seen).any(1) | (r == targets)
+                if not bad.any(): return r
+                r[bad] = torch.randint(1, self.n_items + 1, (int(bad.sum()),), device=dev)
+            raise RuntimeError(f"bce negatives: {int(bad.sum())} rows found no item outside their user's history in {max_rounds} draws "
+                               "(histories that cover nearly the whole catalogue); use neg_exclude='target'")
         if self.loss == "bce":  # uniform over the n_items - 1 items other than the target
             r = torch.randint(1, self.n_items, targets.shape, device=dev)
             return r + (r >= targets).long()
         if self.q is None: return torch.randint(1, self.n_items + 1, (self.n_negatives,), device=dev)
         return torch.multinomial(self.q.to(dev), self.n_negatives, replacement=True)
 
-    def __call__(self, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        "Mean loss over the rows of `h` (N, d) with targets (N,) in 1..n_items, scored against `table` (n_items+1, d)."
+    def __call__(self, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int | None = None, seen: torch.Tensor | None = None) -> torch.Tensor:
+        "Mean loss over the rows of `h` (N, d) with targets (N,) in 1..n_items, scored against `table` (n_items+1, d); `seen`: see `negatives`."
         h, table = h.float(), table.float()
         if self.loss == "ce": return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
-        neg = self.negatives(targets)
+        neg = self.negatives(targets, seen)
         if self.loss == "bce": return bce(h, table, targets, neg).mean()
         return sampled_softmax(h, table, targets, neg, None if self.log_q is None else self.log_q.to(h.device)).mean()
 
@@ -147,5 +164,5 @@ def stage1_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, objec
     m = y > 0
     if not m.any(): return _zero_loss(model)
     table = model.item_table()
-    mean = objective(model(x, table)[m], table, y[m])
+    mean = objective(model(x, table)[m], table, y[m], seen=objective.seen(x, y, m))
     return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)

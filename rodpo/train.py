@@ -21,7 +21,7 @@ from .moe import SparseMoE, DenseMoE
 from .runs import resolve_device, _DEVICE, save_json, save_torch, seed_everything, rng_state, set_rng_state
 from .runs import prepare_run_folder, RunLock, RunFolderError, final_evaluation, add_options
 from .distributed import world, init_distributed, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast
-from .objectives import LOSSES, SAMPLINGS, Objective, item_counts, stage1_loss
+from .objectives import LOSSES, NEG_EXCLUDES, SAMPLINGS, Objective, item_counts, stage1_loss
 
 # %% auto #0
 __all__ = ['METRICS', 'MODEL_FILLED', 'TrainConfig', 'routing_stats', 'check_dataset', 'fit', 'runs_table', 'seed_summary',
@@ -43,6 +43,7 @@ class TrainConfig:
     neg_sampling: str = "uniform"  # sampled_softmax: draw negatives 'uniform'ly or by 'popularity' (training frequency ** neg_alpha)
     neg_alpha: float = 1.0  # sampled_softmax with popularity sampling: the exponent alpha
     logq: bool = True  # sampled_softmax: subtract log q(item) from every logit (the logQ correction; a constant, so no effect, under uniform sampling)
+    neg_exclude: str = "target"  # bce: a negative is any item but the target ('target'), or any item outside the user's training window ('history', as the original SASRec)
     batch_size: int = 256  # training rows (sequence windows) per step
     max_epochs: int = 200  # upper bound on epochs
     patience: int = 10  # stop after this many evaluations without improvement of `metric`
@@ -73,6 +74,8 @@ class TrainConfig:
         need(self.loss in LOSSES, f"loss={self.loss!r} is not one of {', '.join(LOSSES)}")
         need(is_int(self.n_negatives) and self.n_negatives >= 1, f"n_negatives={self.n_negatives!r} must be a positive integer")
         need(self.neg_sampling in SAMPLINGS, f"neg_sampling={self.neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
+        need(self.neg_exclude in NEG_EXCLUDES, f"neg_exclude={self.neg_exclude!r} is not one of {', '.join(NEG_EXCLUDES)}")
+        need(self.neg_exclude == "target" or self.loss == "bce", f"neg_exclude={self.neg_exclude!r} applies to loss='bce' only; leave it at 'target'")
         need(is_num(self.neg_alpha) and self.neg_alpha >= 0, f"neg_alpha={self.neg_alpha!r} must be a finite number >= 0")
         need(isinstance(self.metric, str) and self.metric in METRICS, f"metric={self.metric!r} is not one of {', '.join(METRICS)}")
         for k in ("all_windows", "mask_history", "amp", "progress", "logq"):

@@ -56,16 +56,39 @@ def test_negatives_exclude_the_target_and_follow_popularity():
     with pytest.raises(ValueError, match="n_negatives"): TrainConfig(n_negatives=0)
 
 
+def test_history_negatives_on_real_batches(shared_data):
+    "neg_exclude='history': no negative is an item of its user's training window, checked row by row against the user's sequence."
+    from rodpo.data import TrainBatches
+    b = load_dataset("beauty", shared_data)
+    seqs = b.sequences[:3000]
+    o = Objective("bce", n_items=b.n_items, neg_exclude="history")
+    torch.manual_seed(0)
+    checked = 0
+    for k, (x, y, users, _) in enumerate(TrainBatches(seqs, batch_size=256, seed=0).epoch(0, with_source=True)):
+        m = y > 0
+        neg = o.negatives(y[m], o.seen(x, y, m))
+        rows = m.nonzero(as_tuple=True)[0]
+        for r, n in zip(rows.tolist(), neg.tolist()):
+            s = seqs[int(users[r])][:-2]
+            window = set(x[r].tolist()) | set(y[r].tolist())
+            assert n not in window and 1 <= n <= b.n_items
+            if len(s) <= 51: assert n not in set(s)  # the window is the whole training sequence: no item of the user at all
+            checked += 1
+        if k == 3: break
+    assert checked > 1000
+    with pytest.raises(ValueError, match="applies to loss='bce' only"): TrainConfig(loss="ce", neg_exclude="history")
+
+
 @pytest.fixture(scope="module")
 def small(shared_data):
     b = load_dataset("beauty", shared_data)
     return SeqDataset("beauty[:1500]", b.sequences[:1500], b.n_items)
 
 
-@pytest.mark.parametrize("loss", ["sampled_softmax", "bce"])
-def test_sampled_objectives_train_and_reproduce_on_real_data(small, tmp_path, loss):
+@pytest.mark.parametrize("loss,exclude", [("sampled_softmax", "target"), ("bce", "target"), ("bce", "history")])
+def test_sampled_objectives_train_and_reproduce_on_real_data(small, tmp_path, loss, exclude):
     mcfg = SASRecConfig(n_items=small.n_items, hidden=16)
-    cfg = TrainConfig(loss=loss, n_negatives=50, max_epochs=3, batch_size=128, progress=False)
+    cfg = TrainConfig(loss=loss, n_negatives=50, max_epochs=3, batch_size=128, progress=False, neg_exclude=exclude)
     a = fit(small, cfg, mcfg, tmp_path / "a", log=lambda *x: None)
     b = fit(small, cfg, mcfg, tmp_path / "b", log=lambda *x: None)
     assert a["loss"] == loss and a["test"] == b["test"]
