@@ -1,6 +1,7 @@
 """A study folder's tables from its finished runs, for studies made of several papermill calls (one seed or backbone each), which write no
 combined table: regimes.csv, summary_vs_{continue,hard,reference}.csv, summary_vs_continue.md, versus_full_ce.csv (with a ce backbone), regimes.html, and
-parameters.json recording the seeds found and `--note` (how the runs were made).
+parameters.json recording the seeds found and `--note` (how the runs were made), and regimes.json rewritten as the one configuration of the
+whole folder (the union of the calls' seeds and backbones, the quarter reference's epochs), so that `run_regimes` with it finds every run done.
 
 Usage: python benchmarks/regimes_tables.py results/regimes/beauty --note "seed 0: ...; seeds 1, 2: bce only; papermill ..." [--title TEXT]
 """
@@ -8,7 +9,7 @@ import argparse, json
 from pathlib import Path
 
 from rodpo.data import atomic_write
-from rodpo.regimes import regimes_table, regimes_summary, versus_full_ce, regimes_figure
+from rodpo.regimes import RegimesConfig, BACKBONE_ORDER, regimes_table, regimes_summary, versus_full_ce, regimes_figure
 
 
 def main():
@@ -30,9 +31,16 @@ def main():
     fig = regimes_figure(t, title=a.title or out.name)
     atomic_write(out / "regimes.html", lambda f: fig.write_html(f, include_plotlyjs="directory"))
     old = json.loads((out / "parameters.json").read_text()) if (out / "parameters.json").exists() else {}
-    seeds = sorted({int(r.name.rsplit("seed", 1)[1]) for r in out.glob("*/*-seed*") if (r / "metrics.json").exists()})
+    quarter = out / "ce-quarter" / "experiment.json"
+    found = dict(seeds=sorted({int(r.name.rsplit("seed", 1)[1]) for r in out.glob("*/*-seed*") if (r / "metrics.json").exists()}),
+                 backbones=[b for b in BACKBONE_ORDER if b != "ce-quarter" and (out / b / "experiment.json").exists()], quarter=quarter.exists(),
+                 quarter_epochs=json.loads(quarter.read_text())["stage1"]["max_epochs"] if quarter.exists() else None)  # the folder's, not the last call's
     params = {k: v for k, v in old.items() if k not in ("seeds", "note", "quick", "wall_s", "out_dir")}
-    atomic_write(out / "parameters.json", lambda f: Path(f).write_text(json.dumps(dict(params, dataset=params.get("dataset", out.name), seeds=seeds, note=a.note), indent=1) + "\n"))
+    atomic_write(out / "parameters.json", lambda f: Path(f).write_text(json.dumps(dict(params, dataset=params.get("dataset", out.name), **found, note=a.note), indent=1) + "\n"))
+    if (out / "regimes.json").exists():  # each call wrote its own seeds and backbones
+        cfg = dict(json.loads((out / "regimes.json").read_text()), **found)
+        RegimesConfig(**cfg)  # a valid configuration
+        atomic_write(out / "regimes.json", lambda f: Path(f).write_text(json.dumps(cfg, indent=2) + "\n"))
     print(regimes_summary(t, "continue").to_markdown(index=False))
 
 
