@@ -53,3 +53,17 @@ def test_every_committed_dpo_run_starts_at_log2():
     assert len(dpo) >= 200 and len(control) >= 40  # the regimes study and the main job
     assert all(abs(m["first_step"]["loss"] - math.log(2)) < 1e-4 and abs(m["first_step"]["reward_margin"]) < 1e-4 for m in dpo)
     assert all("loss" not in m["first_step"] and m["first_step"]["anchor_loss"] > 0 for m in control)
+
+
+def test_each_committed_study_folder_holds_the_grid_of_its_configuration():
+    "Each committed regimes folder's regimes.json names exactly its finished runs: every backbone x seed x arm x beta it lists, and nothing else."
+    import json
+    from rodpo.regimes import RegimesConfig
+    folders = sorted(ROOT.glob("results/regimes/*/regimes.json"))
+    assert len(folders) >= 3
+    for f in folders:
+        cfg, out = RegimesConfig(**json.loads(f.read_text())), f.parent
+        want = {f"{b}/{run}-seed{s}" for b in cfg.backbones + (("ce-quarter",) if cfg.quarter else ()) for s in cfg.seeds
+                for run in ["reference", "continue"] + [f"{arm}-beta{beta}" for arm in cfg.arms if arm != "continue" for beta in cfg.betas]}
+        have = {str(p.parent.relative_to(out)) for p in out.glob("*/*-seed*/metrics.json") if p.parent.parent.name != "anchor"}  # anchor/: the anchor choice
+        assert want == have, f"{out}: missing {sorted(want - have)[:4]}, not in regimes.json {sorted(have - want)[:4]}"
