@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 import torch
 
 from rodpo.data import load_dataset, atomic_write, TrainBatches
@@ -49,7 +48,7 @@ def main():
         cfg = json.loads((ref / "config.json").read_text())
         if cfg["train"]["loss"] != "bce" or cfg["train"].get("neg_exclude", "target") != "target":
             raise SystemExit(f"bce_negatives: {ref} is not a BCE reference with neg_exclude='target'")
-        ds = ds or load_dataset(cfg["train"]["dataset"])
+        if ds is None: ds = load_dataset(cfg["train"]["dataset"])
         t0 = time.perf_counter()
         hist = fit(ds, TrainConfig(**{**cfg["train"], "neg_exclude": "history"}), SASRecConfig(**cfg["model"]), out / f"history-seed{seed}", log=lambda *x: None)
         wall = time.perf_counter() - t0
