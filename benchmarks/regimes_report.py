@@ -5,7 +5,7 @@ For each dataset folder: topk_stochastic and hard against continue (and topk_sto
 backbone and beta, with the paired bootstrap 95% CI and the Holm-adjusted p-value of that dataset's table (regimes.csv); the stage-1
 references per backbone; each backbone's validation-selected arm against the full-CE reference (versus_full_ce.csv); and the
 largest effect of any arm against continue. Writes the markdown to --out and prints it. With --readme: only each dataset's table, in the
-layout of the README's tables, printed.
+layout of the README's tables, printed, after an overview (topk_stochastic and hard at beta 1 against continue, NDCG@5, every dataset).
 """
 import argparse, json
 from pathlib import Path
@@ -38,6 +38,20 @@ def comparisons(t: pd.DataFrame, readme: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("backbone", key=lambda s: s.map(order), kind="stable").fillna("")
 
 
+def overview(folders) -> pd.DataFrame:
+    "One row per backbone and arm (topk_stochastic and hard at beta 1), one column per dataset: NDCG@5 against continue, its CI and Holm p."
+    cols = {}
+    for f in folders:
+        t = pd.read_csv(f / "regimes.csv")
+        t = t[(t.metric == "ndcg@5") & (t.base == "continue") & t.arm.isin(["topk_stochastic-beta1.0", "hard-beta1.0"])]
+        name = json.loads((f / "parameters.json").read_text())["dataset"]
+        cols[f"{name} ({t.seeds.max()} seeds)"] = {(r.backbone, r.arm.replace("-beta", ", beta ")): f"{format_change(r)}, p {format_p(r.p_holm)}" for r in t.itertuples()}
+    out = pd.DataFrame(cols)
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["backbone", "arm"])
+    order = {b: i for i, b in enumerate(ORDER)}
+    return out.reset_index().sort_values(["backbone", "arm"], key=lambda s: s.map(order) if s.name == "backbone" else s, ascending=[True, False], kind="stable").fillna("")
+
+
 def references(folder: Path) -> pd.DataFrame:
     rows = []
     for b in ORDER:
@@ -54,13 +68,16 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+")
     p.add_argument("--out", default="results/regimes/report.md")
-    p.add_argument("--readme", action="store_true", help="print each dataset's table in the README's layout instead")
+    p.add_argument("--readme", action="store_true", help="print the overview and each dataset's table in the README's layout instead")
     a = p.parse_args()
+    folders = list(map(Path, a.folders))
     if a.readme:
-        for f in map(Path, a.folders): print(f"{f}\n\n{comparisons(pd.read_csv(f / 'regimes.csv'), readme=True).to_markdown(index=False)}\n")
+        print(f"overview\n\n{overview(folders).to_markdown(index=False)}\n")
+        for f in folders: print(f"{f}\n\n{comparisons(pd.read_csv(f / 'regimes.csv'), readme=True).to_markdown(index=False)}\n")
         return
-    parts = []
-    for f in map(Path, a.folders):
+    parts = ["### Overview: NDCG@5 against `continue` at beta 1 (relative change [95% CI], Holm-adjusted p over each dataset's table)\n\n"
+             + overview(folders).to_markdown(index=False) + "\n"]
+    for f in folders:
         t = pd.read_csv(f / "regimes.csv")
         params = json.loads((f / "parameters.json").read_text())
         parts.append(f"### {params['dataset']} ({t.seeds.max()} seeds)\n\nStage-1 references (test):\n\n{references(f).to_markdown(index=False)}\n")
