@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import SeqDataset, TrainBatches, eval_set, pad_left, load_dataset
-from .metrics import evaluate
+from .metrics import evaluate, topk_ordered
 from .moe import aux_loss
 from .losses import dpo_loss, negative_weights, reward_margin, FORMS
 from .negatives import SamplerConfig, NegativeSampler, false_negative_mask, _mask_excluded
@@ -213,7 +213,7 @@ def probe(policy, ds: SeqDataset, users, sampler, cfg: DPOConfig, futures: Futur
     gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
     neg = sampler(scores, tgt, x, gen)  # the sampler applies exclude_history itself
     masked = _mask_excluded(scores, tgt, x if cfg.sampler.exclude_history else None)
-    pool_scores, pool = masked.topk(min(K, ds.n_items - 1), dim=1)
+    pool_scores, pool = topk_ordered(masked, min(K, ds.n_items - 1))
     ut, tt = torch.as_tensor(users), torch.as_tensor(t)
     return dict(step=step, pool=pool.tolist(), pool_scores=pool_scores.round(decimals=3).tolist(), negatives=neg.tolist(),
                 pool_future=futures.mask(ut, tt, pool.cpu()).int().tolist(), negative_future=futures.mask(ut, tt, neg.cpu()).int().tolist(),

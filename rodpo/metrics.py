@@ -15,7 +15,7 @@ from .model import SASRec
 
 # %% auto #0
 __all__ = ['KS', 'count_at_least', 'target_ranks', 'metrics_from_ranks', 'summarize', 'target_ranks_chunked',
-           'target_ranks_fused', 'topk_chunked', 'evaluate']
+           'target_ranks_fused', 'topk_ordered', 'topk_chunked', 'evaluate']
 
 # %% ../nbs/06_metrics.ipynb #f7c1cf2e
 def count_at_least(scores: torch.Tensor, t: torch.Tensor, block: int = 8192) -> torch.Tensor:
@@ -126,8 +126,31 @@ def target_ranks_fused(h: torch.Tensor, table: torch.Tensor, targets: torch.Tens
     return count
 
 # %% ../nbs/06_metrics.ipynb #aa80b907
+def topk_ordered(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `k` largest values of each row of `x` (N, C) and their column indices, (N, k) each, in a defined order: higher value first,
+    then lower column index (`torch.topk` leaves both the order of equal values and which of them it keeps at the `k`-th place unspecified)."""
+    n = x.shape[1]
+    if not 0 <= k <= n: raise ValueError(f"k={k!r} must be between 0 and the row length ({n})")
+    v, i = x.topk(min(k + 1, n), dim=1)  # one spare: a tie across the k-th place shows as v[:, k - 1] == v[:, k]
+    tied = v[:, 1:] == v[:, :-1]
+    v, i = v[:, :k], i[:, :k]
+    if not bool(tied.any()): return v, i
+    v, i = v.clone(), i.clone()
+    edge = tied[:, k - 1] if k < n else torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    inner = tied[:, :max(k - 1, 0)].any(1) & ~edge  # ties inside the top k only: the right items, re-ordered
+    if inner.any():
+        ii, vv = i[inner].sort(dim=1)  # by column ...
+        vv = v[inner].gather(1, vv)
+        o = vv.argsort(dim=1, descending=True, stable=True)  # ... then by value, stable: equal values keep the column order
+        v[inner], i[inner] = vv.gather(1, o), ii.gather(1, o)
+    if edge.any():  # which of the tied items make the cut depends on the rule: sort those rows whole (stable, so lower columns first)
+        sv, si = x[edge].sort(dim=1, descending=True, stable=True)
+        v[edge], i[edge] = sv[:, :k], si[:, :k]
+    return v, i
+
 def topk_chunked(h: torch.Tensor, table: torch.Tensor, k: int, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
-    "Exact top-`k` items of `h @ table.T` (item 0 = padding excluded), `chunk` items at a time: (scores, item ids), each (B, k), best first."
+    """Exact top-`k` items of `h @ table.T` (item 0 = padding excluded), `chunk` items at a time: (scores, item ids), each (B, k),
+    higher score first, then lower item id (`topk_ordered`), whichever chunks split a group of equal scores."""
     n = table.shape[0] - 1
     if not 1 <= k <= n: raise ValueError(f"k={k!r} must be between 1 and the number of items ({n})")
     if chunk < 1: raise ValueError(f"chunk={chunk!r} must be a positive number of items")
@@ -135,8 +158,9 @@ def topk_chunked(h: torch.Tensor, table: torch.Tensor, k: int, chunk: int = 6553
     ids = torch.empty(len(h), 0, dtype=torch.long, device=h.device)
     for a in range(1, n + 1, chunk):
         b = min(a + chunk, n + 1)
-        v, i = (h @ table[a:b].T).topk(min(k, b - a), dim=1)
-        vals, pos = torch.cat([vals, v], 1).topk(min(k, vals.shape[1] + v.shape[1]), dim=1)
+        v, i = topk_ordered(h @ table[a:b].T, min(k, b - a))
+        # earlier chunks hold lower ids, and each part is in id order among equal scores: column order among ties is id order
+        vals, pos = topk_ordered(torch.cat([vals, v], 1), min(k, vals.shape[1] + v.shape[1]))
         ids = torch.cat([ids, i + a], 1).gather(1, pos)
     return vals, ids
 

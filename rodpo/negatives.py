@@ -12,6 +12,8 @@ import math
 import numpy as np
 import torch
 
+from .metrics import topk_ordered
+
 # %% auto #0
 __all__ = ['STRATEGIES', 'SamplerConfig', 'NegativeSampler', 'false_negative_mask', 'future_items', 'negative_ranks']
 
@@ -54,11 +56,11 @@ def _mask_excluded(scores, targets, history):
     return s
 
 def _top_allowed(scores, targets, history, width):
-    """Per row, the `width` best-scored items other than the padding, the target and (optionally) history items, best first: `_mask_excluded(...).topk(width)` without copying the scores.
+    """Per row, the `width` best-scored items other than the padding, the target and (optionally) history items, best first (higher score, then lower item id: `rodpo.metrics.topk_ordered`): `topk_ordered(_mask_excluded(...), width)` without copying the scores.
     Also the scores of the top list they were taken from, best first (every item scoring above its last entry is in it), or None where the scores were masked instead."""
     extra = 2 + (0 if history is None else history.shape[1])  # exclusions that can be among the top items: padding, target, history
-    if width + extra >= scores.shape[1]: return _mask_excluded(scores, targets, history).topk(width, dim=1).indices, None
-    listed, cand = scores.topk(width + extra, dim=1)
+    if width + extra >= scores.shape[1]: return topk_ordered(_mask_excluded(scores, targets, history), width)[1], None
+    listed, cand = topk_ordered(scores, width + extra)
     out = (cand == 0) | (cand == targets[:, None])
     if history is not None: out |= (cand[:, :, None] == history[:, None, :]).any(-1)
     keep = (~out).to(torch.uint8).argsort(dim=1, descending=True, stable=True)[:, :width]  # allowed ones first, in score order
@@ -154,7 +156,7 @@ class NegativeSampler:
         elif c.strategy == "dns":  # M uniform candidates, keep the m the policy scores highest
             cand = _sample_rows(allowed.float(), min(c.M, int(allowed.sum(1).min())), generator) if small else \
                    _draw_excluding(c.M, banned, self.n_items, generator)
-            neg = cand.gather(1, scores.gather(1, cand).topk(c.m, dim=1).indices)
+            neg = cand.gather(1, topk_ordered(scores.gather(1, cand), c.m)[1])  # among equal scores, the earlier draw
         elif small:
             w = allowed.float() if c.strategy == "random" else self.popularity.to(s.device)[None].expand_as(s) * allowed
             neg = _sample_rows(w, c.m, generator)

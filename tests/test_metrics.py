@@ -8,6 +8,8 @@ import torch
 from rodpo.data import EvalSet
 from rodpo.metrics import target_ranks, metrics_from_ranks, summarize, evaluate
 
+pytestmark = pytest.mark.order  # ties and float sums: .ci/run runs this module again on one thread
+
 
 def test_ranks_by_hand():
     s = torch.tensor([[-math.inf, 3.0, 1.0, 2.0, 2.0]])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rodpo.data import eval_set, load_dataset
-from rodpo.metrics import evaluate, target_ranks, target_ranks_chunked, topk_chunked
+from rodpo.metrics import evaluate, target_ranks, target_ranks_chunked, topk_chunked, topk_ordered
 from rodpo.model import SASRec, SASRecConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ def model(beauty):
     return SASRec(SASRecConfig.for_dataset(beauty)).eval()  # untrained: speed and rank agreement do not depend on training
 
 
+@pytest.mark.order
 @pytest.mark.parametrize("split,mask", [("valid", False), ("test", True)])
 def test_evaluate_chunked_equals_full_on_beauty(beauty, model, split, mask):
     es = eval_set(beauty, split)
@@ -36,6 +37,7 @@ def test_evaluate_chunked_equals_full_on_beauty(beauty, model, split, mask):
     assert pu_full["rank"].min() >= 1 and pu_full["rank"].max() <= beauty.n_items
 
 
+@pytest.mark.order
 def test_chunked_ranks_with_exact_ties(beauty, model):
     "Items with identical embeddings tie exactly: counted against the model on both paths."
     es = eval_set(beauty, "test")
@@ -50,17 +52,58 @@ def test_chunked_ranks_with_exact_ties(beauty, model):
     assert (full[:500] >= 2000).all()  # a target in the block ranks behind all 1,999 items it ties with
 
 
+def _by_rule(scores: np.ndarray, k: int) -> np.ndarray:
+    "The documented tie rule, computed independently: per row, columns sorted by (score descending, column ascending), first k."
+    cols = np.arange(scores.shape[1])
+    return np.stack([np.lexsort((cols, -r))[:k] for r in scores])
+
+
+def _chunk_scores(h, table, chunk):
+    "The scores exactly as `topk_chunked` computes them, one product per chunk of items 1..n (column j = item j + 1)."
+    n = table.shape[0] - 1
+    return torch.cat([h @ table[a:min(a + chunk, n + 1)].T for a in range(1, n + 1, chunk)], 1)
+
+
+@pytest.mark.order
 def test_topk_chunked_equals_topk_on_beauty(beauty, model):
+    "Same items in the same order as the tie rule over the whole row; scores as the full product's up to the last bit."
     es = eval_set(beauty, "test")
     with torch.no_grad():
         table = model.item_table()
         h = model.last_hidden(es.histories[:2000], table)
-        ref_v, ref_i = model.score(h, table).topk(50, dim=1)
+        full_v, full_i = topk_ordered(model.score(h, table), 50)
         for chunk in (997, 5000, 100_000):
             v, i = topk_chunked(h, table, 50, chunk)
-            assert torch.equal(i, ref_i)
-            assert torch.allclose(v, ref_v, rtol=1e-5, atol=1e-6)
-    assert (i > 0).all()
+            s = _chunk_scores(h, table, chunk)
+            assert torch.equal(i, torch.as_tensor(_by_rule(s.numpy(), 50)) + 1)
+            assert torch.equal(v, s.gather(1, i - 1))
+            assert torch.allclose(v, full_v, rtol=1e-5, atol=1e-6)
+            close = (full_v[:, 1:] - full_v[:, :-1]).abs().min(1).values > 1e-5  # rows without near-ties: the order cannot depend on rounding
+            assert torch.equal(i[close], full_i[close])
+    assert (i > 0).all() and close.float().mean() > 0.5
+
+
+@pytest.mark.order
+@pytest.mark.parametrize("chunk,split", [(997, True), (100_000, False)])
+def test_topk_chunked_planted_tie_on_beauty(beauty, model, chunk, split):
+    "Two items given the same embedding tie exactly for every user; inside the top 50 they come out side by side, lower id first, whether a chunk boundary separates them or not."
+    es = eval_set(beauty, "test")
+    with torch.no_grad():
+        table = model.item_table().clone()
+        h = model.last_hidden(es.histories[:300], table)
+        _, top = topk_ordered(model.score(h, table), 50)
+        row = 0
+        lo, hi = sorted(int(x) for x in top[row, 20:22])  # two neighbours in row 0's top 50
+        if (lo - 1) // chunk == (hi - 1) // chunk and split:  # move the pair apart: the higher id into the next chunk
+            hi = min(((lo - 1) // chunk + 1) * chunk + 1 + 5, beauty.n_items)
+        table[hi] = table[lo]  # an exact tie for every user
+        assert ((lo - 1) // chunk != (hi - 1) // chunk) == split
+        s = _chunk_scores(h, table, chunk)
+        assert torch.equal(s[:, lo - 1], s[:, hi - 1])  # the tie holds in the scores the chunks compute
+        v, i = topk_chunked(h, table, 50, chunk)
+        assert torch.equal(i, torch.as_tensor(_by_rule(s.numpy(), 50)) + 1)
+        rows = [x.tolist() for x in i if lo in x and hi in x]  # row 0 and any other user whose top 50 holds the pair
+        assert i[row].tolist() in rows and all(x.index(hi) == x.index(lo) + 1 for x in rows)  # side by side, the lower id first
 
 
 def test_chunk_arguments():
