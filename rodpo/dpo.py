@@ -20,7 +20,7 @@ from .moe import aux_loss
 from .losses import dpo_loss, negative_weights, reward_margin, FORMS
 from .negatives import SamplerConfig, NegativeSampler, false_negative_mask, _mask_excluded
 from .runs import load_checkpoint, save_json, save_torch, seed_everything, rng_state, set_rng_state, prepare_run_folder, resolve_device, final_evaluation, RunLock
-from .runs import RunFolderError, add_options
+from .runs import RunFolderError, add_options, deterministic
 from .distributed import world, init_distributed, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast, _zero_loss
 from .objectives import ChunkedSoftmaxCE, chunk_rows, Objective, item_counts
 from .train import METRICS
@@ -256,7 +256,7 @@ def fit_dpo(ds: SeqDataset, cfg: DPOConfig, out_dir, log=print, stop_after: int 
             for tmp in out.glob(".*.part"): tmp.unlink()  # left by a process killed while writing a file (atomic_write)
         barrier()
         if (out/"metrics.json").exists(): return json.loads((out/"metrics.json").read_text())
-        return _fit_dpo(ds, cfg, out, dev, log if rank == 0 else (lambda *a: None), stop_after, n_probe)
+        with deterministic(dev): return _fit_dpo(ds, cfg, out, dev, log if rank == 0 else (lambda *a: None), stop_after, n_probe)
 
 def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     rank, n = world()

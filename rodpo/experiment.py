@@ -21,9 +21,9 @@ from .negatives import SamplerConfig, STRATEGIES
 from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
-__all__ = ['ARMS', 'ExperimentConfig', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table', 'holm',
-           'paired_comparison', 'compare_arms', 'format_p', 'format_change', 'summarize_experiment', 'write_summary',
-           'parser', 'main']
+__all__ = ['ARMS', 'ExperimentConfig', 'Run', 'plan', 'run_runs', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure',
+           'experiment_table', 'holm', 'paired_comparison', 'compare_arms', 'format_p', 'format_change',
+           'summarize_experiment', 'write_summary', 'parser', 'main']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
 ARMS = ("continue",) + STRATEGIES  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
@@ -76,58 +76,229 @@ def _record_config(cfg: ExperimentConfig, out: Path):
         d["strategies"] = [s for s in ARMS if s in set(old["strategies"]) | set(d["strategies"])]
     save_json(d, f)
 
-def _reference(cfg: ExperimentConfig, ds, seed: int, out: Path) -> Path:
-    "The stage-1 reference of `seed` (trained, resumed or reused)."
-    ref = out/f"reference-seed{seed}"
-    fit(ds, TrainConfig(dataset=cfg.dataset, seed=seed, **{"progress": False, **cfg.stage1}), SASRecConfig.for_dataset(ds, **cfg.model), ref, log=lambda *a: None)
-    return ref
+@dataclass
+class Run:
+    "One run of an experiment: its folder name, kind ('reference' or 'dpo'), seed and configuration."
+    name: str
+    kind: str
+    seed: int
+    config: tuple  # (TrainConfig, SASRecConfig overrides) of a reference, (DPOConfig,) of a DPO run
 
-def run_experiment(cfg: ExperimentConfig, log=print) -> pd.DataFrame:
-    "Train what is missing and return the per-run table (see `experiment_table`)."
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _record_config(cfg, out)
-    ds = load_dataset(cfg.dataset)
-    for seed in cfg.seeds:
-        ref = _reference(cfg, ds, seed, out)
-        for name, dpo in cfg.runs(seed, str(ref)):
-            r = fit_dpo(ds, dpo, out/name, log=lambda *a: None)
-            fnr = r["mean_false_negative_rate"]
-            log(f"{name:28s} test ndcg@5 {r['test']['ndcg@5']:.4f}  steps {r['steps']:5d} (best {r['best_step']})" + ("" if fnr is None else f"  FN rate {fnr:.4f}"))
-    return experiment_table(out)
+_NEGATIVE_FIELDS = dict(random=("m",), popularity=("m", "alpha"), hard=("m",), topk_stochastic=("m", "K", "tau", "refresh"), dns=("m", "M"))
 
-# %% ../nbs/11_experiment.ipynb #558f094a
-def _sweep_dir(out, strategy, param, value, seed): return Path(out)/f"sweep-{strategy}-{param}{value}-seed{seed}"
+def _identity(c: DPOConfig) -> str:
+    "What a DPO run computes, as text: the fields that matter (not `progress`, and of the sampler only its strategy's), `topk_stochastic` with K = m = 1 as `hard`."
+    d = {k: v for k, v in asdict(c).items() if k not in ("progress", "sampler")}
+    s = c.sampler
+    if not c.control:
+        name = "hard" if s.strategy == "topk_stochastic" and s.K == s.m == 1 and s.refresh == 1 else s.strategy  # a pool of one: the top item, and the same draws
+        d["sampler"] = dict(strategy=name, exclude_history=s.exclude_history, **{k: getattr(s, k) for k in _NEGATIVE_FIELDS[name]})
+    return json.dumps(d, sort_keys=True)
 
-def run_sweep(cfg: ExperimentConfig, param: str, values, strategy: str = "topk_stochastic", log=print) -> pd.DataFrame:
-    "One DPO run per value of `param` and seed; returns `sweep_table`."
+def _sweep_configs(cfg: ExperimentConfig, param: str, values, strategy: str) -> list:
+    "(value, SamplerConfig, DPOConfig overrides) per value, every one checked before anything trains."
     sampler_fields, dpo_fields = set(SamplerConfig.__dataclass_fields__), set(DPOConfig.__dataclass_fields__) - {"stage1", "seed", "sampler"}
     if param not in sampler_fields | dpo_fields:
         raise ValueError(f"cannot sweep {param!r}: choose a SamplerConfig field ({', '.join(sorted(sampler_fields - {'strategy'}))}) "
                          f"or a DPOConfig field ({', '.join(sorted(dpo_fields))})")
-    runs = []
-    for v in values:  # every configuration is checked before anything trains
+    out = []
+    for v in values:
         sampler, dpo = dict(cfg.sampler), dict(cfg.dpo)
         (sampler if param in sampler_fields else dpo)[param] = v
-        runs.append((v, SamplerConfig(strategy, **sampler), dpo)); DPOConfig("unused", **dpo)
+        out.append((v, SamplerConfig(strategy, **sampler), dpo)); DPOConfig("unused", **dpo)
+    return out
+
+def _sweep_dir(out, strategy, param, value, seed): return Path(out)/f"sweep-{strategy}-{param}{value}-seed{seed}"
+
+def plan(cfg: ExperimentConfig, sweeps: dict | None = None, strategy: str = "topk_stochastic", arms: bool = True) -> tuple[list[Run], dict]:
+    """The runs of `cfg` (the references, and with `arms` every arm of every seed) and of the `sweeps` ({param: values} of `strategy`), each
+    configuration once; and the sweep index {'<strategy> <param>': [[value, seed, run folder], ...]} naming the folder each point reads
+    (a point equal to an arm reads the arm's folder, which then runs even without `arms`)."""
+    out = Path(cfg.out_dir)
+    sweeps = {p: _sweep_configs(cfg, p, v, strategy) for p, v in (sweeps or {}).items()}
+    refs = [Run(f"reference-seed{s}", "reference", s, (TrainConfig(dataset=cfg.dataset, seed=s, **{"progress": False, **cfg.stage1}), dict(cfg.model)))
+            for s in cfg.seeds]
+    dpo, seen, index = [], {}, {p: [] for p in sweeps}
+    def add(name, c):
+        key = _identity(c)
+        if key not in seen: seen[key] = name; dpo.append(Run(name, "dpo", c.seed, (c,)))
+        return seen[key]
+    for seed in cfg.seeds:
+        for name, c in cfg.runs(seed, str(out/f"reference-seed{seed}")): add(name, c)  # the arms, also when only the sweeps run: a point may equal one
+    for p, points in sweeps.items():
+        for seed in cfg.seeds:
+            for v, sampler, kw in points:
+                c = DPOConfig(str(out/f"reference-seed{seed}"), seed=seed, sampler=sampler, **{"progress": False, **kw})
+                index[p].append([v, seed, add(_sweep_dir(out, strategy, p, v, seed).name, c)])
+    needed = {name for points in index.values() for _, _, name in points}
+    return refs + [r for r in dpo if arms or r.name in needed], {f"{strategy} {p}": points for p, points in index.items()}
+
+def _record_sweeps(out: Path, index: dict):
+    "Merge `index` ({'<strategy> <param>': [[value, seed, run folder], ...]}) into the folder's sweeps.json."
+    f = out/"sweeps.json"
+    old = json.loads(f.read_text()) if f.exists() else {}
+    for key, points in index.items():
+        kept = [p for p in old.get(key, []) if (p[0], p[1]) not in {(v, s) for v, s, _ in points}]
+        old[key] = sorted(kept + points, key=lambda p: (json.dumps(p[0]), p[1]))
+    if index: save_json(old, f)
+
+_DATA, _QUEUE = {}, None  # per process: the loaded dataset, and the queue that carries a worker's progress messages
+
+def _dataset(name):
+    if name not in _DATA: _DATA.clear(); _DATA[name] = load_dataset(name)
+    return _DATA[name]
+
+def _worker_init(queue):
+    global _QUEUE
+    _QUEUE = queue
+
+def _train(run: Run, dataset: str, out: str, threads: int, report=None) -> dict:
+    "Train (or reuse) one run on `threads` torch threads; its progress messages go to `report(name, text)` or, in a worker, to the queue."
+    import torch
+    say = report or (lambda name, text: _QUEUE.put((name, text)) if _QUEUE is not None else None)
+    was = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ds, folder, t0 = _dataset(dataset), Path(out)/run.name, time.perf_counter()
+        reused = (folder/"metrics.json").exists()
+        log = lambda *a: say(run.name, (" ".join(map(str, a)).splitlines() or [""])[-1])
+        if run.kind == "reference":
+            tc, model = run.config
+            r = fit(ds, tc, SASRecConfig.for_dataset(ds, **model), folder, log=log)
+            valid, metric = r["valid"], tc.metric
+        else:
+            r = fit_dpo(ds, run.config[0], folder, log=log)
+            valid, metric = r["valid"], run.config[0].metric
+    finally: torch.set_num_threads(was)
+    return dict(name=run.name, kind=run.kind, metric=metric, valid=valid[metric], test_ndcg5=r["test"]["ndcg@5"], seconds=time.perf_counter() - t0,
+                reused=reused)
+
+def _clock(s: float) -> str:
+    s = int(round(s)); return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+class _Progress:
+    "One line per finished run, a live bar of the runs in flight, and `progress.json` in the experiment folder."
+    def __init__(self, out: Path, runs: list, workers: int, log):
+        from tqdm.auto import tqdm
+        self.out, self.workers, self.log, self.t0 = out, workers, log, time.perf_counter()
+        self.total, self.left = len(runs), {r.name: r.kind for r in runs}
+        self.took, self.live, self.lines = {"reference": [], "dpo": []}, {}, []
+        self.bar = tqdm(total=self.total, desc="runs", unit="run", leave=False, mininterval=1)
+        self._save()
+
+    def eta(self) -> float | None:
+        "Seconds left: each waiting run at the mean time of the trained runs of its kind (else of any kind), over the workers."
+        mean = {k: float(np.mean(v)) for k, v in self.took.items() if v}
+        if not mean or not self.left: return None if self.left else 0.0
+        return sum(mean.get(k, max(mean.values())) for k in self.left.values()) / min(self.workers, len(self.left))
+
+    def started(self, name): self.live[name] = "started"; self.update()
+
+    def message(self, name, text):
+        if name in self.live: self.live[name] = text.strip()[:70]; self.update()
+
+    def finished(self, r: dict):
+        self.left.pop(r["name"]); self.live.pop(r["name"], None)
+        if not r["reused"]: self.took[r["kind"]].append(r["seconds"])
+        i, elapsed, eta = self.total - len(self.left), time.perf_counter() - self.t0, self.eta()
+        line = (f"[{i:{len(str(self.total))}d}/{self.total}] {r['name']:34s} valid {r['metric']} {r['valid']:.4f}  test ndcg@5 {r['test_ndcg5']:.4f}  "
+                + ("reused" if r["reused"] else f"{_clock(r['seconds'])}") + f"  | elapsed {_clock(elapsed)}"
+                + ("" if eta is None else f", about {_clock(eta)} left"))
+        self.lines.append(line)
+        self.bar.clear(); self.log(line); self.bar.update(1); self.update()
+
+    def update(self):
+        self.bar.set_postfix_str("; ".join(f"{k}: {v}" for k, v in self.live.items())[:160], refresh=True)
+        self._save()
+
+    def _save(self):
+        eta = self.eta()
+        save_json(dict(total=self.total, done=self.total - len(self.left), elapsed_s=round(time.perf_counter() - self.t0, 1),
+                       eta_s=None if eta is None else round(eta, 1), running=self.live, lines=self.lines), self.out/"progress.json")
+
+    def close(self): self.bar.close()
+
+def _default_workers(cfg: ExperimentConfig) -> int:
+    "One worker per CPU core; one on a GPU."
+    import os
+    dev = str(cfg.stage1.get("device", "auto")) + str(cfg.dpo.get("device", "auto"))
+    import torch
+    return 1 if "cuda" in dev or ("auto" in dev and torch.cuda.is_available()) else max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+def run_runs(cfg: ExperimentConfig, runs: list[Run], workers: int | None = 1, threads: int = 1, log=print):
+    "Train what is missing of `runs` (from `plan`) in `workers` processes (None: one per CPU core, one on a GPU), each run on `threads` torch threads."
+    out = Path(cfg.out_dir)
+    workers = _default_workers(cfg) if workers is None else workers
+    if not (isinstance(workers, int) and workers >= 1): raise ValueError(f"workers={workers!r} must be a positive integer, or None for one per CPU core")
+    if not (isinstance(threads, int) and threads >= 1): raise ValueError(f"threads={threads!r} must be a positive integer")
+    refs = {r.seed: r.name for r in runs if r.kind == "reference"}
+    ready = lambda r, done: r.kind == "reference" or refs.get(r.seed) in done or refs.get(r.seed) is None
+    progress, done = _Progress(out, runs, workers, log), set()
+    try:
+        if workers == 1 or len(runs) == 1:  # in this process, in order: references come first
+            for r in runs:
+                progress.started(r.name)
+                res = _train(r, cfg.dataset, str(out), threads, report=progress.message)
+                done.add(r.name); progress.finished(res)
+            return
+        import multiprocessing as mp, queue as queues
+        from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+        ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no OpenMP or torch state copied by fork
+        q = ctx.Queue()
+        waiting, running = list(runs), {}
+        with ProcessPoolExecutor(min(workers, len(runs)), mp_context=ctx, initializer=_worker_init, initargs=(q,)) as ex:
+            try:
+                while waiting or running:
+                    for r in [r for r in waiting if ready(r, done)][:max(0, workers - len(running))]:
+                        waiting.remove(r); running[ex.submit(_train, r, cfg.dataset, str(out), threads)] = r; progress.started(r.name)
+                    finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                    while True:
+                        try: progress.message(*q.get_nowait())
+                        except queues.Empty: break
+                    for f in finished:
+                        r = running.pop(f)
+                        res = f.result()  # a failed run raises here; the others stop, and a new call resumes them
+                        done.add(r.name); progress.finished(res)
+            except BaseException:
+                for f in running: f.cancel()
+                raise
+    finally: progress.close()
+
+def run_experiment(cfg: ExperimentConfig, log=print, workers: int | None = 1, threads: int = 1, sweeps: dict | None = None) -> pd.DataFrame:
+    """Train what is missing (`plan`: references, arms and the `sweeps` {param: values} of topk_stochastic, each configuration once) in `workers`
+    processes (None: one per CPU core), each run on `threads` torch threads; return the per-run table (see `experiment_table`)."""
+    out = Path(cfg.out_dir)
+    runs, index = plan(cfg, sweeps)  # every configuration is checked before anything trains
+    out.mkdir(parents=True, exist_ok=True)
+    _record_config(cfg, out)
+    _record_sweeps(out, index)
+    run_runs(cfg, runs, workers, threads, log)
+    return experiment_table(out)
+
+# %% ../nbs/11_experiment.ipynb #558f094a
+def run_sweep(cfg: ExperimentConfig, param: str, values, strategy: str = "topk_stochastic", log=print, workers: int | None = 1, threads: int = 1) -> pd.DataFrame:
+    "One DPO run per value of `param` and seed (a point equal to an arm reuses it), in `workers` processes; returns `sweep_table`."
+    runs, index = plan(cfg, {param: values}, strategy, arms=False)
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     _record_config(cfg, out)
-    ds = load_dataset(cfg.dataset)
-    for seed in cfg.seeds:
-        ref = _reference(cfg, ds, seed, out)
-        for v, sampler, dpo in runs:
-            r = fit_dpo(ds, DPOConfig(str(ref), seed=seed, sampler=sampler, **{"progress": False, **dpo}), _sweep_dir(out, strategy, param, v, seed),
-                        log=lambda *a: None)
-            log(f"seed {seed} {param}={v}: test ndcg@5 {r['test']['ndcg@5']:.4f}  FN rate {r['mean_false_negative_rate']:.4f}")
+    _record_sweeps(out, index)
+    run_runs(cfg, runs, workers, threads, log)
     return sweep_table(out, param, strategy)
 
 def sweep_table(out_dir, param: str, strategy: str = "topk_stochastic") -> pd.DataFrame:
-    "One row per finished sweep run: the value, seed, best validation metric, test metrics and mean false-negative rate."
-    rows = []
-    for f in sorted(Path(out_dir).glob(f"sweep-{strategy}-{param}*-seed*/metrics.json")):
-        m, c = json.loads(f.read_text()), json.loads((f.parent/"config.json").read_text())["dpo"]
-        v = c["sampler"][param] if param in c["sampler"] else c[param]
-        rows.append(dict(**{param: v}, seed=m["seed"], valid=m["valid"][c["metric"]], **{f"test_{k}": x for k, x in m["test"].items()},
+    "One row per finished sweep point: the value, seed, run folder, best validation metric, test metrics and mean false-negative rate (from `sweeps.json`, else the `sweep-*` folders)."
+    out, rows = Path(out_dir), []
+    f = out/"sweeps.json"
+    index = json.loads(f.read_text()).get(f"{strategy} {param}") if f.exists() else None
+    if index is None:  # a folder written before sweeps.json: every point has its own folder
+        index = []
+        for m in sorted(out.glob(f"sweep-{strategy}-{param}*-seed*/metrics.json")):
+            c = json.loads((m.parent/"config.json").read_text())["dpo"]
+            index.append([c["sampler"][param] if param in c["sampler"] else c[param], c["seed"], m.parent.name])
+    for v, seed, name in index:
+        if not (out/name/"metrics.json").exists(): continue
+        m, c = json.loads((out/name/"metrics.json").read_text()), json.loads((out/name/"config.json").read_text())["dpo"]
+        rows.append(dict(**{param: v}, seed=seed, run=name, valid=m["valid"][c["metric"]], **{f"test_{k}": x for k, x in m["test"].items()},
                          false_negative_rate=m["mean_false_negative_rate"], best_step=m["best_step"]))
     return pd.DataFrame(rows).sort_values([param, "seed"]).reset_index(drop=True) if rows else pd.DataFrame(rows)
 
@@ -281,9 +452,12 @@ def parser(out_default: str = "runs/experiment-{dataset}") -> argparse.ArgumentP
     p.add_argument("--out_dir", "--out", default=None, metavar="DIR",
                    help=f"{field_help(ExperimentConfig)['out_dir']} (default: {out_default.replace('{dataset}', '<dataset>')})")
     p.add_argument("--sweep", action="append", type=_sweep, default=[], metavar="PARAM=V1,V2",
-                   help="a topk_stochastic sweep of a SamplerConfig or DPOConfig field after the comparison (repeatable; values as JSON)")
+                   help="a topk_stochastic sweep of a SamplerConfig or DPOConfig field (repeatable; values as JSON; a point equal to an arm reuses it)")
     p.add_argument("--sweep_only", "--sweep-only", action="store_true", help="run only the sweeps (the references are trained or reused)")
     p.add_argument("--no_summary", "--no-summary", action="store_true", help="train only; write no tables")
+    p.add_argument("--workers", type=lambda v: None if v == "auto" else int(v), default=None, metavar="N|auto",
+                   help="runs trained at once, each in its own process on one thread (default auto: one per CPU core, one on a GPU); "
+                        "the numbers do not depend on it")
     return p
 
 def main(argv=None, out_default: str = "runs/experiment-{dataset}"):
@@ -293,8 +467,9 @@ def main(argv=None, out_default: str = "runs/experiment-{dataset}"):
     t0 = time.perf_counter()
     try:
         cfg = ExperimentConfig(a.dataset, str(out), strategies=a.strategies, seeds=a.seeds, betas=a.betas, model=a.model, stage1=a.stage1, dpo=a.dpo, sampler=a.sampler)
-        if not a.sweep_only: run_experiment(cfg)
-        for param, values in a.sweep: run_sweep(cfg, param, values)
+        if not a.sweep_only: run_experiment(cfg, workers=a.workers, sweeps=dict(a.sweep))
+        else:
+            for param, values in a.sweep: run_sweep(cfg, param, values, workers=a.workers)
         if a.no_summary: return
         summary = write_summary(out, [param for param, _ in a.sweep])
     except (ValueError, FileNotFoundError, RunFolderError) as e:

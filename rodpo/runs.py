@@ -6,7 +6,7 @@ Docs: https://rodpo.github.io/rodpo/runs.html.md"""
 
 # %% ../nbs/06a_runs.ipynb #916f0d05
 from __future__ import annotations
-import argparse, dataclasses, json, os, random, re, tempfile, typing
+import argparse, contextlib, dataclasses, json, os, random, re, tempfile, typing
 from dataclasses import fields
 from pathlib import Path
 
@@ -21,9 +21,9 @@ try: import fcntl  # POSIX: run folders are locked while a run uses them
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['resolve_device', 'save_json', 'save_torch', 'seed_everything', 'rng_state', 'set_rng_state', 'load_checkpoint',
-           'RunFolderError', 'prepare_run_folder', 'RunLock', 'final_evaluation', 'option_type', 'field_help',
-           'add_options']
+__all__ = ['resolve_device', 'save_json', 'save_torch', 'seed_everything', 'rng_state', 'set_rng_state', 'deterministic',
+           'load_checkpoint', 'RunFolderError', 'prepare_run_folder', 'RunLock', 'final_evaluation', 'option_type',
+           'field_help', 'add_options']
 
 # %% ../nbs/06a_runs.ipynb #b823fa6f
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
@@ -55,6 +55,17 @@ def rng_state() -> dict:
 def set_rng_state(s: dict):
     random.setstate(s["python"]); np.random.set_state(s["numpy"]); torch.set_rng_state(s["torch"])
     if s.get("cuda") is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
+
+# %% ../nbs/06a_runs.ipynb #c0520752
+@contextlib.contextmanager
+def deterministic(device: torch.device):
+    "On a CPU, torch's deterministic kernels while the block runs (indexed-row gradients added in a fixed order, not by racing threads); the previous setting after it. On other devices, nothing changes."
+    if torch.device(device).type != "cpu":
+        yield; return
+    was, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try: yield
+    finally: torch.use_deterministic_algorithms(was, warn_only=warn)
 
 # %% ../nbs/06a_runs.ipynb #d364d275
 def load_checkpoint(path, map_location="cpu") -> SASRec:

@@ -19,7 +19,7 @@ from .model import SASRec, SASRecConfig, n_parameters
 from .metrics import evaluate, KS
 from .moe import SparseMoE, DenseMoE
 from .runs import resolve_device, _DEVICE, save_json, save_torch, seed_everything, rng_state, set_rng_state
-from .runs import prepare_run_folder, RunLock, RunFolderError, final_evaluation, add_options
+from .runs import prepare_run_folder, RunLock, RunFolderError, final_evaluation, add_options, deterministic
 from .distributed import world, init_distributed, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast
 from .objectives import LOSSES, NEG_EXCLUDES, SAMPLINGS, Objective, item_counts, stage1_loss
 
@@ -129,7 +129,7 @@ def fit(ds: SeqDataset, cfg: TrainConfig, model_cfg: SASRecConfig, out_dir, log=
             for tmp in out.glob(".*.part"): tmp.unlink()  # left by a process killed while writing a file (atomic_write)
         barrier()
         if (out/"metrics.json").exists(): return json.loads((out/"metrics.json").read_text())
-        return _fit(ds, cfg, model_cfg, out, dev, log if rank == 0 else (lambda *a: None), stop_after)
+        with deterministic(dev): return _fit(ds, cfg, model_cfg, out, dev, log if rank == 0 else (lambda *a: None), stop_after)
 
 def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
     rank, n = world()
