@@ -1,4 +1,4 @@
-"""Stage 1 of the method: full-softmax cross-entropy on every next-item target, early stopping on validation, checkpoints that resume exactly.
+"""Stage 1 of the method: one of three objectives on every next-item target (`TrainConfig.loss`: full-softmax cross-entropy `ce`, `sampled_softmax` or `bce`; `rodpo.objectives.LOSSES`), early stopping on validation, checkpoints that resume exactly.
 
 Docs: https://rodpo.github.io/rodpo/train.html.md"""
 
@@ -117,7 +117,7 @@ def _kept(out: Path) -> str:
 
 # %% ../nbs/07_train.ipynb #0257ea1b
 def fit(ds: SeqDataset, cfg: TrainConfig, model_cfg: SASRecConfig, out_dir, log=print, stop_after=None) -> dict | None:
-    "Train a SASRec with full-softmax CE in `out_dir` (resuming if a run is there); returns the final metrics, or None if paused by `stop_after`."
+    "Train a SASRec with the stage-1 objective `cfg.loss` (full-softmax CE, sampled softmax or BCE) in `out_dir` (resuming if a run is there); returns the final metrics, or None if paused by `stop_after`."
     out = Path(out_dir)
     check_dataset(ds, model_cfg)
     dev = rank_device(cfg.torch_device())  # an unusable device fails here, before the folder is touched

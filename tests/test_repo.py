@@ -67,3 +67,18 @@ def test_each_committed_study_folder_holds_the_grid_of_its_configuration():
                 for run in ["reference", "continue"] + [f"{arm}-beta{beta}" for arm in cfg.arms if arm != "continue" for beta in cfg.betas]}
         have = {str(p.parent.relative_to(out)) for p in out.glob("*/*-seed*/metrics.json") if p.parent.parent.name != "anchor"}  # anchor/: the anchor choice
         assert want == have, f"{out}: missing {sorted(want - have)[:4]}, not in regimes.json {sorted(have - want)[:4]}"
+
+
+def test_benchmark_scripts_are_where_the_docs_say():
+    "Every benchmark script that the README, the notebooks, the tests or benchmarks/ name exists; each script's usage line gives its own path, and benchmarks/README.md lists it."
+    scripts = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "benchmarks").glob("*/*") if p.suffix in (".py", ".sh"))
+    assert len(scripts) >= 10 and not list((ROOT / "benchmarks").glob("*.py")) + list((ROOT / "benchmarks").glob("*.sh")), "scripts live in benchmarks/<group>/"
+    texts = {p: p.read_text(encoding="utf-8") for pattern in ("README.md", "nbs/*.ipynb", "tests/*.py", "docs/*.md", "benchmarks/*.md", "benchmarks/*/*")
+             for p in ROOT.glob(pattern) if p.is_file()}
+    named = {m: p.relative_to(ROOT).as_posix() for p, t in texts.items() for m in re.findall(r"benchmarks/[\w/]+\.(?:py|sh)\b", t)}
+    missing = {m: where for m, where in named.items() if not (ROOT / m).is_file()}
+    assert not missing, f"named but not in the repository (path: where): {missing}"
+    listing = (ROOT / "benchmarks/README.md").read_text()
+    for s in scripts:
+        assert s in texts[ROOT / s], f"{s}: its usage line should give its own path"
+        assert s.removeprefix("benchmarks/") in listing, f"benchmarks/README.md does not list {s}"

@@ -119,7 +119,7 @@ def test_chunk_arguments():
 def test_scale_benchmark_runs(tmp_path):
     "The benchmark script end to end on small catalogues: both paths agree, files written."
     out = tmp_path / "scale"
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--sizes", "2000,9000", "--users", "700",
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale" / "scale.py"), "--sizes", "2000,9000", "--users", "700",
                         "--batch", "256", "--chunk", "1500", "--full_users_above", "5000", "--full_users", "300", "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -132,7 +132,7 @@ def test_scale_benchmark_runs(tmp_path):
     assert out.with_suffix(".html").stat().st_size > 1000 and "| 9,000 | chunked | eval |" in out.with_suffix(".md").read_text()
 
 
-# Synthetic catalogues (`rodpo.data.synthetic_dataset`) and training at scale (benchmarks/scale_train.py)
+# Synthetic catalogues (`rodpo.data.synthetic_dataset`) and training at scale (benchmarks/scale/scale_train.py)
 from rodpo.data import synthetic_dataset, UnknownDatasetError
 from rodpo.metrics import metrics_from_ranks
 
@@ -179,7 +179,7 @@ def test_sampled_softmax_learns_transitions_end_to_end(tmp_path):
 
 def test_scale_train_benchmark_runs_every_task(tmp_path):
     out = tmp_path/"st"
-    r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale_train.py"), "--sizes", "3000", "--users", "2000", "--steps", "2",
+    r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"scale_train.py"), "--sizes", "3000", "--users", "2000", "--steps", "2",
                         "--eval_users", "200", "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.with_suffix(".json").read_text())

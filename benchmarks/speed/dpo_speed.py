@@ -1,6 +1,6 @@
 """DPO-stage speed against stage 1 on a real dataset, side by side in one process.
 
-Usage: python benchmarks/dpo_speed.py [--dataset beauty] [--strategies topk_stochastic,hard] [--max_steps 0] [--device auto] [--amp]
+Usage: python benchmarks/speed/dpo_speed.py [--dataset beauty] [--strategies topk_stochastic,hard] [--max_steps 0] [--device auto] [--amp]
 Times one stage-1 training epoch (full-softmax CE) and one DPO epoch per strategy (policy forward, the reference's hidden
 states read from the cache `rodpo.dpo.fit_dpo` builds (the one-off pass that builds it is timed apart: `reference_cache`),
 the sampler on the batch's own catalogue scores, backward, and the per-step false-negative diagnostics, as in

@@ -1,6 +1,6 @@
 """RecBole's SASRec and rodpo's stage-1 SASRec side by side on the same data, split, architecture and machine.
 
-    python benchmarks/recbole_compare.py [--dataset beauty] [--max_epochs 200] [--time_budget 600] [--threads 1] [--resume]
+    python benchmarks/speed/recbole_compare.py [--dataset beauty] [--max_epochs 200] [--time_budget 600] [--threads 1] [--resume]
 
 One run: builds RecBole its own virtual environment (default data/recbole-venv; RecBole 1.2.1 needs older numpy,
 pandas and scipy than rodpo), exports the dataset with `rodpo.recbole.to_recbole` (pre-split benchmark files, so
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse, json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: benchmarks/<group>/<name>.py)
 RECBOLE_PINS = ["recbole==1.2.1", "numpy<1.27", "pandas<2.3", "scipy<1.14"]
 # setuptools<70 is not pinned: torch 2.13 requires setuptools>=77.0.3, and pip refuses the pair (ResolutionImpossible).
 
@@ -359,7 +359,7 @@ def main(argv=None):
                              eval_cpu=round(r["eval_cpu_median"] / o["eval_cpu_median"], 2),
                              peak_rss=round(r["peak_rss_mb"] / o["peak_rss_mb"], 2))
     from rodpo.data import atomic_write
-    text = (f"# RecBole SASRec vs rodpo stage 1 on {a.dataset}\n\n`python benchmarks/recbole_compare.py "
+    text = (f"# RecBole SASRec vs rodpo stage 1 on {a.dataset}\n\n`python benchmarks/speed/recbole_compare.py "
             + " ".join(argv if argv is not None else sys.argv[1:]) + f"` ({a.threads} torch thread(s) each, {os.cpu_count()}-core CPU machine"
             + ("; with --resume, the results of earlier invocations are merged in" if a.resume else "") + ")\n\n" + markdown(out)
             + "".join(f"\n{k} failed: {v}\n" for k, v in out["errors"].items()))

@@ -3,7 +3,7 @@ combined table: regimes.csv, summary_vs_{continue,hard,reference}.csv, summary_v
 parameters.json recording the seeds found and `--note` (how the runs were made), and regimes.json rewritten as the one configuration of the
 whole folder (the union of the calls' seeds and backbones, the quarter reference's epochs), so that `run_regimes` with it finds every run done.
 
-Usage: python benchmarks/regimes_tables.py results/regimes/beauty --note "seed 0: ...; seeds 1, 2: bce only; papermill ..." [--title TEXT]
+Usage: python benchmarks/study/regimes_tables.py results/regimes/beauty --note "seed 0: ...; seeds 1, 2: bce only; papermill ..." [--title TEXT]
 """
 import argparse, json
 from pathlib import Path

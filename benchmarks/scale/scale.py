@@ -1,6 +1,6 @@
 """Full-ranking evaluation and top-K pools over large catalogues: the full score matrix against item chunks.
 
-    python benchmarks/scale.py [--sizes 12000,100000,1000000] [--users 10000] [--k 50] [--chunk 65536] [--threads 1]
+    python benchmarks/scale/scale.py [--sizes 12000,100000,1000000] [--users 10000] [--k 50] [--chunk 65536] [--threads 1]
 
 For each catalogue size, a SASRec (hidden 64, random parameters: speed and memory do not depend on training) scores
 `--users` random histories against every item, two ways:
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse, json, os, platform, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: benchmarks/<group>/<name>.py)
 
 
 def rss_mb() -> float:
@@ -157,7 +157,7 @@ def main(argv=None):
         out["acceptance"] = dict(chunked_eval_1m_peak_rss_mb=big[0]["peak_rss_mb"], under_4gb=big[0]["peak_rss_mb"] < 4096)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
-    cmdline = "python benchmarks/scale.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmdline = "python benchmarks/scale/scale.py " + " ".join(argv if argv is not None else sys.argv[1:])
     stem.with_suffix(".md").write_text(f"# Evaluation and top-{a.k} over large catalogues\n\n`{cmdline}` ({a.threads} torch thread(s), "
                                        f"{os.cpu_count()}-core CPU machine, {a.users:,} users, hidden {a.dim}, batch {a.batch}, "
                                        f"chunk {a.chunk:,})\n\n" + markdown(out))

@@ -2,12 +2,12 @@
 # GPU speed in one call (under 8 minutes with the defaults), for a machine with one CUDA device and this repository installed
 # (`pip install -e .`, a CUDA build of torch). Three measurements, each under its own time limit so that one slow part cannot
 # starve the others:
-#   1. stage-1 and DPO epochs on Beauty: benchmarks/dpo_speed.py --device cuda --amp --compile --repeats 3
+#   1. stage-1 and DPO epochs on Beauty: benchmarks/speed/dpo_speed.py --device cuda --amp --compile --repeats 3
 #      (eager and `torch.compile(mode="reduce-overhead")`, i.e. CUDA graphs; goal: topk_stochastic within 1.5x of stage 1);
 #   2. the Beauty comparison end to end: rodpo-experiment, 3 references, `continue` and the 5 strategies, seeds 0-2, one process
 #      per seed (goal: under 5 minutes);
 #   3. the main job (rodpo-reproduce scientific, the README's command) on the GPU (goal: under 60 s).
-# Usage: RODPO_DATA=<data root> OUT=<folder for results> bash benchmarks/device_speed.sh [seconds for part 1] [part 2] [part 3]
+# Usage: RODPO_DATA=<data root> OUT=<folder for results> bash benchmarks/speed/device_speed.sh [seconds for part 1] [part 2] [part 3]
 # What comes back in $OUT: info.txt (the card, the driver, wall times per part), dpo_speed_cuda.json, the experiment's summary and
 # run metrics (no checkpoints), the main job's summary, and the logs.
 set -u

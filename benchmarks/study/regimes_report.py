@@ -1,6 +1,6 @@
 """The README's tables of the regimes study, from the committed results of each dataset (nbs/study.ipynb outputs).
 
-Usage: python benchmarks/regimes_report.py results/regimes/scientific results/regimes/beauty [--out results/regimes/report.md] [--readme]
+Usage: python benchmarks/study/regimes_report.py results/regimes/scientific results/regimes/beauty [--out results/regimes/report.md] [--readme]
 For each dataset folder: topk_stochastic and hard against continue (and topk_stochastic against hard) on NDCG@5 and MRR@5, every
 backbone and beta, with the paired bootstrap 95% CI and the Holm-adjusted p-value of that dataset's table (regimes.csv); the stage-1
 references per backbone; each backbone's validation-selected arm against the full-CE reference (versus_full_ce.csv); and the

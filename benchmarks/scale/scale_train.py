@@ -1,7 +1,7 @@
 """Training where the full softmax no longer fits: stage-1 epochs (full-softmax CE against sampled softmax) and DPO steps
 (`topk_stochastic`, whose pool needs every position's catalogue scores) on synthetic catalogues of 100k and 1M items.
 
-    python benchmarks/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
+    python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
                                      [--mmap_thresholds 0,65536] [--vary sampled_softmax]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse, copy, json, os, platform, resource, subprocess, sys, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: benchmarks/<group>/<name>.py)
 TASKS = ("ce", "sampled_softmax", "dpo_topk_stochastic")
 
 
@@ -137,7 +137,7 @@ def main(argv=None):
                 raise RuntimeError(f"{n:,} items, {task} failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
             rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    cmdline = "python benchmarks/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads,
                                                             mmap_thresholds=thresholds, vary=a.vary),
                machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg()), rows=rows)

@@ -1,6 +1,6 @@
 """Full-ranking evaluation and a stage-1 epoch against their bare catalogue matrix products, in one run on one thread.
 
-Usage: python benchmarks/eval_speed.py [--dataset beauty] [--repeats 3] [--train_epochs 1] [--threads 1]
+Usage: python benchmarks/speed/eval_speed.py [--dataset beauty] [--repeats 3] [--train_epochs 1] [--threads 1]
                                        [--out results/benchmarks/eval_speed_cpu.json] [--no_before] [--no_train]
 
 Evaluation (the validation users of the dataset, an untrained default SASRec, batches of 1,024 users):
@@ -27,9 +27,9 @@ import torch
 from rodpo.data import load_dataset, eval_set, TrainBatches
 from rodpo.metrics import evaluate, target_ranks, target_ranks_fused
 from rodpo.model import SASRec, SASRecConfig
-from rodpo.train import ce_loss
+from rodpo.objectives import ce_loss
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: benchmarks/<group>/<name>.py)
 
 
 def timed(f):

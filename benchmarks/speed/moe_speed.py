@@ -1,6 +1,6 @@
 """Dense vs sparse Mixture-of-Experts: parameters, training step time and inference latency, side by side.
 
-Usage: python benchmarks/moe_speed.py [--dataset scientific] [--experts 4,8,16] [--repeats 30] [--batch 256]
+Usage: python benchmarks/speed/moe_speed.py [--dataset scientific] [--experts 4,8,16] [--repeats 30] [--batch 256]
 
 Variants (ID + text + image items): `sum` fusion (no MoE), `dense_moe` and `sparse_moe` item fusion with E experts,
 and sparse-MoE feed-forward blocks in the encoder (`moe_ffn`) with E experts. Inference is one request of --batch

@@ -3,7 +3,7 @@
 # each ending by the deadline; interrupted runs resume on the next call. Sports (Beauty and Toys are committed, run on a CPU) with
 # ID + attributes (sum fusion), 3 seeds, DPO budget of 3 epochs (about 500 steps on Beauty), patience 1, the quarter reference at
 # QUARTER epochs (default 5; the seeds run at once, so it cannot wait for their converged references: a quarter of those was 12 on
-# Beauty and 6 on Toys). Usage: RODPO_DATA=<data root> OUT=<folder for packed results> [JOBS="sports:0 sports:1"] [QUARTER=6] bash benchmarks/device_regimes.sh [seconds]
+# Beauty and 6 on Toys). Usage: RODPO_DATA=<data root> OUT=<folder for packed results> [JOBS="sports:0 sports:1"] [QUARTER=6] bash benchmarks/study/device_regimes.sh [seconds]
 # Run folders land in results/regimes/<dataset>; a last call per dataset without JOBS limits (or papermill with all seeds) writes
 # the tables. What comes back: results/regimes/<dataset> without checkpoints (.pt), one archive per dataset, and the logs.
 set -u

@@ -2,7 +2,7 @@
 the user's training window (`neg_exclude='history'`, as the original SASRec samples). Trains the 'history' references with the
 configuration of finished 'target' references (everything else equal) and compares them on test, paired over users and seeds.
 
-Usage: python benchmarks/bce_negatives.py --refs results/regimes/beauty/bce --out results/bce_negatives/beauty --seeds 0,1,2
+Usage: python benchmarks/study/bce_negatives.py --refs results/regimes/beauty/bce --out results/bce_negatives/beauty --seeds 0,1,2
 Writes one run folder per seed under --out (history-seed<s>; finished runs are reused, interrupted ones resume), then
 bce_negatives.json / .md: per-seed and mean test HR/NDCG@5,10, best epochs, training and validation seconds (from each run's history), and the relative change of 'history' against 'target'
 (paired bootstrap 95% CI over users, Wilcoxon p). Needs each reference's test_per_user.csv (written by its run, not committed).
@@ -65,7 +65,7 @@ def main():
     mean = table.groupby("variant")[list(METRICS)].agg(["mean", "std"])
     share = history_hit_share(ds, cfg["model"]["max_len"])
     res = dict(refs=str(refs), seeds=seeds, history_hit_share=share, runs=table.to_dict("records"), history_vs_target=comp.to_dict("records"),
-               command="python benchmarks/bce_negatives.py " + " ".join(f"--{k} {v}" for k, v in vars(a).items()))
+               command="python benchmarks/study/bce_negatives.py " + " ".join(f"--{k} {v}" for k, v in vars(a).items()))
     md = [f"# BCE negatives: any item but the target vs outside the user's history ({cfg['train']['dataset']}, seeds {a.seeds})", "",
           "Test, mean ± std over seeds (best epochs per seed):", "", "| negatives | " + " | ".join(METRICS) + " | best epochs |", "|---" * (len(METRICS) + 2) + "|"]
     for v in ("target", "history"):

@@ -1,8 +1,8 @@
 """Stage-1 (CE) comparison of item modalities and fusions over seeds, on one dataset, in one run.
 
 Usage:
-  python benchmarks/stage1_table.py --dataset scientific --seeds 0,1,2 --out results/stage1_scientific
-  python benchmarks/stage1_table.py --dataset beauty --variants "id|id:sum,id+attr sparse|id,attributes:sparse_moe" ...
+  python benchmarks/stage1/stage1_table.py --dataset scientific --seeds 0,1,2 --out results/stage1_scientific
+  python benchmarks/stage1/stage1_table.py --dataset beauty --variants "id|id:sum,id+attr sparse|id,attributes:sparse_moe" ...
 
 Each variant x seed is a `rodpo-train` run folder under --out (finished runs are reused, interrupted ones resume);
 the script then writes `runs.csv` (one row per run) and `summary.csv` / `summary.md` (mean and std over seeds),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train stage-1 variants side by side (one process each, in parallel) and collect their metrics.
-# Usage: OUT=<folder> bash benchmarks/stage1_variants.sh <seconds> "name|rodpo-train args" ...
+# Usage: OUT=<folder> bash benchmarks/stage1/stage1_variants.sh <seconds> "name|rodpo-train args" ...
 # Model selection reads the validation metrics only; test metrics are written too, for the final report.
 set -u
 limit=$1; shift

@@ -1,6 +1,6 @@
 """Stage-1 speed on a real dataset: seconds per training epoch and for full-ranking evaluation of all users.
 
-Usage: python benchmarks/stage1_speed.py [--dataset beauty] [--epochs 2] [--batch_size 256] [--device auto]
+Usage: python benchmarks/speed/stage1_speed.py [--dataset beauty] [--epochs 2] [--batch_size 256] [--device auto]
 Prints one JSON object (machine-readable); variants are run side by side in the same process.
 """
 import argparse, json, os, platform, time

@@ -1,7 +1,7 @@
 """Choose the DPO stage's default anchor on validation: the anchor term (the backbone's own loss) computed with dropout (a second,
 training-mode forward pass) or deterministic (from the DPO pass), for the `continue` arm and DPO arms, over the references of a study.
 
-Usage: python benchmarks/anchor_choice.py --refs results/regimes/scientific/ce --out results/regimes/scientific/anchor --seeds 0,1,2,3,4 \
+Usage: python benchmarks/study/anchor_choice.py --refs results/regimes/scientific/ce --out results/regimes/scientific/anchor --seeds 0,1,2,3,4 \
            [--arms continue,hard,topk_stochastic] [--dpo '{"lr": 1e-4, "ce_weight": 1.0}']
 Writes one DPO run folder per (arm, anchor, seed) under --out (finished runs are reused), then anchor.csv / anchor.md: validation
 NDCG@10 of the selected model per arm and anchor, mean ± std over seeds, and the paired difference over seeds. Test is not read here.
