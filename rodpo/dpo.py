@@ -37,18 +37,18 @@ class DPOConfig:
     "The alignment stage: objective, optimisation, evaluation schedule and negatives (`sampler`)."
     stage1: str  # run folder of the stage-1 reference model (its best.pt)
     seed: int = 0  # seeds data order, dropout and negative sampling
-    beta: float = 0.1  # DPO inverse temperature
+    beta: float = 1.0  # DPO inverse temperature; 1.0 is where the regimes study (results/regimes) found top-K stochastic DPO to help, 0.1 was compared and helped less
     form: str = "pairwise"  # 'pairwise' or 'sdpo'
-    ce_weight: float = 0.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run)
+    ce_weight: float = 1.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run); 1.0 as in every arm of the regimes study
     anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
     control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
     lr: float = 1e-4  # Adam learning rate
     batch_size: int = 128  # training rows per step
-    max_epochs: int = 5  # upper bound on epochs
+    max_epochs: int = 30  # upper bound on epochs; 30 with patience 3, as in the reproduction notebook (on Scientific at 20, one arm of 18 still selected its 18th epoch)
     eval_every: int | None = None  # steps between validation evaluations; None = once per epoch, at its end
-    patience: int = 2  # evaluations without improvement before stopping
+    patience: int = 3  # evaluations without improvement before stopping (the reproduction notebook's)
     min_steps: int = 0  # early stopping cannot end a run before this many steps
-    keep_reference: bool = True  # the reference itself (step 0) is a candidate of model selection; False: only the trained policy's evaluations are
+    keep_reference: bool = False  # the reference itself (step 0) is a candidate of model selection; False (the regimes study's choice): only the arm's own evaluations are, so an arm never returns the reference unchanged
     metric: str = "ndcg@10"  # validation metric for early stopping and selection
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # negative strategy
     device: str = "auto"  # 'auto', 'cpu', 'cuda', ...

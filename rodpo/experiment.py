@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .data import load_dataset, atomic_write
+from .metrics import format_spread
 from .model import SASRecConfig
 from .runs import save_json, RunFolderError, add_options, field_help
 from .train import TrainConfig, fit
@@ -411,7 +412,7 @@ def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"
         row = dict(strategy=arm, seeds=len(g))
         for k in metrics:
             v = g[f"test_{k}"]
-            row[k] = f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}"
+            row[k] = format_spread(v)  # one seed: the value alone
         for r in (cmp[cmp.arm == arm].itertuples() if len(cmp) else ()):
             base = r.base.split("-beta")[0]
             row[f"{r.metric} vs {base}"] = format_change(r)

@@ -117,6 +117,32 @@ def _cell_where(executed) -> str:
     about = ([f"under {head!r}"] if head else []) + ([f"which begins {line[:80]!r}"] if line else [])
     return f"cell {i} of {executed}" + (f" ({', '.join(about)})" if about else "")
 
+class _Watch:
+    "A thread that follows an experiment's `progress.json` while a notebook runs: prints each finished run's line and keeps a live bar of the runs in flight."
+    def __init__(self, path, log=print, prefix="", every: float = 1.0):
+        import threading
+        self.path, self.log, self.prefix, self.every, self.stop, self.shown, self.bar = Path(path), log, prefix, every, threading.Event(), 0, None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _poll(self):
+        from tqdm import tqdm
+        try: p = json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError): return
+        if self.bar is None: self.bar = tqdm(total=p["total"], desc=f"{self.prefix}runs", unit="run", leave=False, dynamic_ncols=True)
+        for line in p["lines"][self.shown:]: self.bar.clear(); self.log(self.prefix + line)
+        self.shown = len(p["lines"])
+        self.bar.n = p["done"]
+        self.bar.set_postfix_str("; ".join(f"{k}: {v}" for k, v in p["running"].items())[:120], refresh=True)
+
+    def _run(self):
+        while not self.stop.wait(self.every): self._poll()
+
+    def __enter__(self): self.thread.start(); return self
+
+    def __exit__(self, *exc):
+        self.stop.set(); self.thread.join(); self._poll()  # the last lines
+        if self.bar is not None: self.bar.close()
+
 def reproduce(datasets, out_root="results/reproduce", parameters: dict | None = None, notebook=None, timeout: int | None = None,
               log=print) -> pd.DataFrame:
     """Run the reproduction notebook once per dataset into `out_root/<name>` (`dataset_folder`: a known name, or the stem of a
@@ -142,9 +168,11 @@ def reproduce(datasets, out_root="results/reproduce", parameters: dict | None = 
         where = out.resolve()  # as seen from the notebook's working directory (the repository root): relative when inside it
         where = where.relative_to(root) if where.is_relative_to(root) else where
         # the input path relative to the working directory: that is what the executed notebook's metadata records
+        (out/"progress.json").unlink(missing_ok=True)  # written afresh by the notebook's run_experiment
         try:
-            pm.execute_notebook(os.path.relpath(nb), str(out/"reproduce.ipynb"), parameters=dict(parameters, dataset=ds, out_dir=str(where)),
-                                cwd=str(root), execution_timeout=timeout, progress_bar=False, log_output=False)
+            with _Watch(out/"progress.json", log, prefix=f"{ds}: "):
+                pm.execute_notebook(os.path.relpath(nb), str(out/"reproduce.ipynb"), parameters=dict(parameters, dataset=ds, out_dir=str(where)),
+                                    cwd=str(root), execution_timeout=timeout, progress_bar=False, log_output=False)
         except CellTimeoutError as e:
             try: cell = _cell_where(out/"reproduce.ipynb")
             except Exception: cell = f"a cell of {out/'reproduce.ipynb'}"

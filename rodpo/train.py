@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .data import load_dataset, eval_set, TrainBatches, SeqDataset, DATASETS, RodpoDataError
 from .model import SASRec, SASRecConfig, n_parameters
-from .metrics import evaluate, KS
+from .metrics import evaluate, KS, format_spread
 from .moe import SparseMoE, DenseMoE
 from .runs import resolve_device, _DEVICE, save_json, save_torch, seed_everything, rng_state, set_rng_state
 from .runs import prepare_run_folder, RunLock, RunFolderError, final_evaluation, add_options, deterministic
@@ -225,7 +225,7 @@ def seed_summary(table, by="dataset") -> "pd.DataFrame":
     "Mean and standard deviation over seeds of every test metric, per `by`."
     cols = [c for c in table.columns if c.startswith("test_")]
     g = table.groupby(by)[cols]
-    out = g.mean().round(4).astype(str) + " ± " + g.std(ddof=1).fillna(0).round(4).astype(str)  # one seed: ± 0
+    out = g.agg(format_spread)  # one seed: the value alone
     out.insert(0, "seeds", table.groupby(by).size())
     return out
 

@@ -153,3 +153,18 @@ def test_a_cell_past_the_timeout_is_named_and_a_rerun_resumes(tmp_path):
     assert time.perf_counter() - t0 < 100
     assert re.search(r"scientific: cell \d+ of .+reproduce\.ipynb \(which begins 'x = 1'\) ran longer than the 3 s allowed per cell", msg), msg
     assert "Run the same command again to resume" in msg and "--timeout" in msg
+
+
+def test_notebook_defaults_are_the_library_defaults():
+    "The reproduction notebook, DPOConfig (rodpo-dpo, rodpo-experiment) and SamplerConfig share one set of defaults: the regimes study's."
+    import ast
+    import nbformat
+    from rodpo.dpo import DPOConfig
+    from rodpo.negatives import SamplerConfig
+    nb = nbformat.read(str(ROOT / "nbs" / "reproduce.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    p = {n.target.id if isinstance(n, ast.AnnAssign) else n.targets[0].id: ast.literal_eval(n.value)
+         for n in ast.parse(cell.source).body if isinstance(n, (ast.Assign, ast.AnnAssign))}
+    d, s = DPOConfig("unused"), SamplerConfig()
+    assert (p["beta"], p["ce_weight"], p["lr"], p["patience"], p["dpo_epochs"], p["form"]) == (d.beta, d.ce_weight, d.lr, d.patience, d.max_epochs, d.form)
+    assert (p["m"], p["K"]) == (s.m, s.K) and d.keep_reference is False and (d.beta, d.ce_weight) == (1.0, 1.0)

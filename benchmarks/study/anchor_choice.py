@@ -15,6 +15,7 @@ import pandas as pd
 from rodpo.data import load_dataset, atomic_write
 from rodpo.dpo import DPOConfig, fit_dpo, ANCHORS
 from rodpo.negatives import SamplerConfig
+from rodpo.metrics import format_spread
 
 
 def main():
@@ -41,7 +42,7 @@ def main():
                 print(json.dumps(rows[-1]), flush=True)
     t = pd.DataFrame(rows)
     g = t.pivot_table(index=["arm", "seed"], columns="anchor", values="valid")
-    summary = pd.DataFrame({anchor: t[t.anchor == anchor].groupby("arm").valid.agg(lambda v: f"{v.mean():.5f} ± {v.std(ddof=1):.5f}") for anchor in ANCHORS})
+    summary = pd.DataFrame({anchor: t[t.anchor == anchor].groupby("arm").valid.agg(lambda v: format_spread(v, 5)) for anchor in ANCHORS})
     d = (g["dropout"] - g["deterministic"]).groupby("arm")
     summary["dropout - deterministic"] = d.mean().map("{:+.5f}".format) + " ± " + d.std(ddof=1).map("{:.5f}".format)
     summary["seeds dropout better"] = (g["dropout"] > g["deterministic"]).groupby("arm").sum().astype(str) + f"/{g.index.get_level_values('seed').nunique()}"

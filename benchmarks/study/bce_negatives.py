@@ -16,6 +16,7 @@ import torch
 
 from rodpo.data import load_dataset, atomic_write, TrainBatches
 from rodpo.experiment import paired_comparison, format_change, format_p
+from rodpo.metrics import format_spread
 from rodpo.model import SASRecConfig
 from rodpo.train import TrainConfig, fit
 
@@ -69,7 +70,7 @@ def main():
     md = [f"# BCE negatives: any item but the target vs outside the user's history ({cfg['train']['dataset']}, seeds {a.seeds})", "",
           "Test, mean ± std over seeds (best epochs per seed):", "", "| negatives | " + " | ".join(METRICS) + " | best epochs |", "|---" * (len(METRICS) + 2) + "|"]
     for v in ("target", "history"):
-        md.append(f"| {v} | " + " | ".join(f"{mean.loc[v, (k, 'mean')]:.4f} ± {mean.loc[v, (k, 'std')]:.4f}" for k in METRICS)
+        md.append(f"| {v} | " + " | ".join(format_spread(table[table.variant == v][k]) for k in METRICS)
                   + " | " + " ".join(str(e) for e in table[table.variant == v].best_epoch) + " |")
     md += ["", f"Share of 'target' negatives that are items of the user's training window (exact expectation over training positions): {100 * share:.3f}%."]
     md += ["", "'history' against 'target' (relative change of the mean [paired bootstrap 95% CI over users, seeds paired], Wilcoxon p):", ""]

@@ -14,6 +14,7 @@ import pandas as pd
 
 from rodpo.data import atomic_write
 from rodpo.experiment import experiment_table, format_p, format_change
+from rodpo.metrics import format_spread
 
 ORDER = ("ce", "ce-quarter", "sampled_softmax", "bce")
 
@@ -57,7 +58,7 @@ def references(folder: Path) -> pd.DataFrame:
         t = t[t.strategy == "reference"]
         best = [json.loads((folder / b / r / "metrics.json").read_text())["best_epoch"] for r in t.run]
         rows.append({"backbone": b, "seeds": len(t), "best epoch": " ".join(map(str, best)),
-                     **{k.upper(): f"{t[f'test_{k}'].mean():.4f} ± {t[f'test_{k}'].std(ddof=1) if len(t) > 1 else 0:.4f}" for k in ("ndcg@5", "mrr@5", "ndcg@10", "hr@10")}})
+                     **{k.upper(): format_spread(t[f'test_{k}']) for k in ("ndcg@5", "mrr@5", "ndcg@10", "hr@10")}})
     return pd.DataFrame(rows)
 
 
