@@ -26,8 +26,8 @@ from .objectives import ChunkedSoftmaxCE, chunk_rows, Objective, item_counts
 from .train import METRICS
 
 # %% auto #0
-__all__ = ['ANCHORS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'FutureIndex', 'dpo_step', 'probe_users', 'probe', 'reference_hidden',
-           'fit_dpo', 'run_dpo', 'parser', 'main']
+__all__ = ['ANCHORS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'arm_name', 'FutureIndex', 'dpo_step', 'probe_users', 'probe',
+           'reference_hidden', 'fit_dpo', 'run_dpo', 'parser', 'main']
 
 # %% ../nbs/10_dpo.ipynb #b32e9d03
 ANCHORS = ("dropout", "deterministic")
@@ -42,6 +42,7 @@ class DPOConfig:
     ce_weight: float = 1.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run); 1.0 as in every arm of the regimes study
     anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
     control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
+    negatives: bool = False  # with control: the negatives-only control, the backbone's own loss with the sampler's negatives in place of its own draws (bce: the row's negative; sampled_softmax: added to its shared ones); no DPO term
     lr: float = 1e-4  # Adam learning rate
     batch_size: int = 128  # training rows per step
     max_epochs: int = 30  # upper bound on epochs; 30 with patience 3, as in the reproduction notebook (on Scientific at 20, one arm of 18 still selected its 18th epoch)
@@ -76,9 +77,14 @@ class DPOConfig:
         need(self.metric in METRICS, f"metric={self.metric!r} is not one of {', '.join(METRICS)}")
         need(isinstance(self.device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
              f"device={self.device!r} must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
-        for k in ("amp", "progress", "control", "keep_reference"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
+        for k in ("amp", "progress", "control", "negatives", "keep_reference"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
+        need(self.control or not self.negatives, "negatives=True is the negatives-only control: it needs control=True")
 
     def torch_device(self): return resolve_device(self.device)
+
+def arm_name(cfg: DPOConfig) -> str:
+    "The arm a DPO configuration runs: `continue`, `negatives-<strategy>` (the negatives-only control) or the negative strategy."
+    return f"negatives-{cfg.sampler.strategy}" if cfg.negatives else "continue" if cfg.control else cfg.sampler.strategy
 
 # %% ../nbs/10_dpo.ipynb #4f4930db
 def _pad_right(seqs) -> np.ndarray:
@@ -130,34 +136,34 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     was = policy.training
     weight = 1.0 if cfg.control else cfg.ce_weight  # of the anchor term
 
-    def anchored(loss, h=None, table=None):  # + the backbone's own loss, from the deterministic pass or a training-mode pass
+    def anchored(loss, h=None, table=None, negatives=None):  # + the backbone's own loss, from the deterministic pass or a training-mode pass
         if not weight: return loss
         if h is None or cfg.anchor == "dropout":
             policy.train(cfg.anchor == "dropout")
             with autocast(x.device, cfg.amp):
                 table = policy.item_table()
                 h = policy(x, table)[m]
-        return loss + weight * objective(h, table, tgt, seen=objective.seen(x, y, m)) * (len(tgt) / denom)
+        return loss + weight * objective(h, table, tgt, seen=objective.seen(x, y, m), negatives=negatives) * (len(tgt) / denom)
 
-    if cfg.control:
+    if cfg.control and not cfg.negatives:
         loss = anchored(_zero_loss(policy)) + aux_loss(policy)
         policy.train(was)
         return loss, None
-    policy.eval()  # the log-ratio log pi(i) - log pi_ref(i) without dropout or noisy gating on either side
-    with autocast(x.device, cfg.amp):  # the encoders; everything after them in float32
+    policy.eval()  # the log-ratio log pi(i) - log pi_ref(i) without dropout or noisy gating on either side; the sampler's scores
+    with torch.set_grad_enabled(not cfg.control), autocast(x.device, cfg.amp):  # the encoders; everything after them in float32
         table = policy.item_table()
         h = policy(x, table)[m]
-        if ref_hidden is None:
+        if ref_hidden is None and not cfg.control:
             with torch.no_grad(): rh = reference(x, ref_table)[m]
     if ref_hidden is not None: rh = ref_hidden[keys]
-    table, h, rh, rtab = table.float(), h.float(), rh.float(), ref_table.float()
+    table, h = table.float(), h.float()
     hist = _histories(x, m) if cfg.sampler.exclude_history else None
     neg = torch.empty(len(tgt), cfg.sampler.m, dtype=torch.long, device=h.device)
     ranks = torch.empty_like(neg)
     def visit(rows, z):  # one chunk of the catalogue logits, padding column at -inf, as `policy.score` gives them
         neg[rows], ranks[rows] = sampler(z, tgt[rows], None if hist is None else hist[rows], generator,
                                          keys=None if keys is None else keys[rows], step=step, with_ranks=True)
-    fused = bool(weight) and objective.loss == "ce" and cfg.anchor == "deterministic"  # the CE anchor is this same catalogue pass
+    fused = bool(weight) and objective.loss == "ce" and cfg.anchor == "deterministic" and not cfg.control  # the CE anchor is this same catalogue pass
     chunk = chunk or chunk_rows(h.device, len(table))
     if fused: ce = ChunkedSoftmaxCE.apply(h, table, tgt, chunk, visit, True)
     else:  # the sampler's pass alone: the same chunks of logits, without the softmax that only the fused anchor reads
@@ -166,6 +172,12 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
                 z = h[i:i + chunk] @ table.T
                 z[:, 0] = float("-inf")
                 visit(slice(i, i + chunk), z)
+    if cfg.control:  # the negatives-only control: the backbone's own loss with these negatives, no DPO term
+        loss = anchored(_zero_loss(policy), negatives=neg) + aux_loss(policy)
+        policy.train(was)
+        z = torch.zeros(len(neg), device=neg.device)
+        return loss, dict(negatives=neg, ranks=ranks, weights=torch.zeros(neg.shape, device=neg.device), loss=z, margin=z)  # no DPO term: only the negatives' diagnostics are read
+    rh, rtab = rh.float(), ref_table.float()
     pol_pos, pol_neg = (h * table[tgt]).sum(-1), torch.einsum("nd,nmd->nm", h, table[neg])
     with torch.no_grad():
         ref_pos = (rh * rtab[tgt]).sum(-1)
@@ -271,6 +283,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     counts = item_counts(ds.sequences, ds.n_items)
     stage1_cfg = torch.load(Path(cfg.stage1)/"best.pt", map_location="cpu", weights_only=False).get("train_config", {})
     objective = Objective.from_config(stage1_cfg, ds.n_items, counts)  # the backbone's own loss: the anchor, and the `continue` arm
+    if cfg.negatives and objective.loss == "ce":
+        raise ValueError(f"the negatives-only control needs a backbone that samples negatives (bce or sampled_softmax); {cfg.stage1} was trained with full-softmax CE, which scores every item")
     t_cache = time.perf_counter()
     cache = not cfg.control and ds.n_interactions * mc.hidden * 4 <= REFERENCE_CACHE_BYTES  # the `continue` arm never runs the reference
     ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp) if cache else None
@@ -285,7 +299,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     ref_valid = broadcast(evaluate(reference, valid)[0] if rank == 0 else None)
     probes = dict(users=probe_users(ds, n_probe, cfg.seed).tolist(), records=[])
     state = dict(step=0, epoch=0, batch=0, best=ref_valid[cfg.metric] if cfg.keep_reference else float("-inf"), best_step=0, bad=0, done=False, wall=0.0)
-    diagnostics = []
+    diagnostics, draws = [], not cfg.control or cfg.negatives  # every arm but `continue` draws negatives
     if (out/"last.pt").exists():
         ck = torch.load(out/"last.pt", map_location=dev, weights_only=False)
         policy.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sampler.load_state_dict(ck["sampler"])
@@ -296,8 +310,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         log(f"resumed {out} at step {state['step']} (best valid {cfg.metric} {state['best']:.4f} at step {state['best_step']})")
     elif rank == 0:
         save_torch(dict(model=policy.state_dict(), model_config=mc.to_dict(), step=0, valid=ref_valid), out/"best.pt")
-        if not cfg.control: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, 0, cfg.sampler.K))
-        arm = f"continue ({objective!r} alone)" if cfg.control else f"strategy {cfg.sampler.strategy}, beta {cfg.beta}, {cfg.form}, anchor {objective!r} x {cfg.ce_weight} ({cfg.anchor})"
+        if draws: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, 0, cfg.sampler.K))
+        arm = f"negatives-only ({objective!r} with {cfg.sampler.strategy} negatives)" if cfg.negatives else f"continue ({objective!r} alone)" if cfg.control else f"strategy {cfg.sampler.strategy}, beta {cfg.beta}, {cfg.form}, anchor {objective!r} x {cfg.ce_weight} ({cfg.anchor})"
         log(f"reference valid {cfg.metric} {ref_valid[cfg.metric]:.4f}; {arm}; "
             + ("" if cfg.control else f"reference hidden states cached ({ref_hidden.numel() * 4 / 2**20:.0f} MB in {t_cache:.1f} s)" if ref_hidden is not None
                else "reference run every step (its hidden states would exceed REFERENCE_CACHE_BYTES)"))
@@ -308,7 +322,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         streams = gather(dict(generator=gen.get_state(), rng=rng_state()))  # every process's random state
         if rank > 0: return
         save_json(diagnostics, out/"diagnostics.json")
-        if not cfg.control: save_json(probes, out/"probes.json")  # the `continue` arm draws no negatives
+        if draws: save_json(probes, out/"probes.json")  # the `continue` arm draws no negatives
         save_torch(dict(model=policy.state_dict(), optimizer=opt.state_dict(), sampler=sampler.state_dict(), generator=gen.get_state(),
                         rng=rng_state(), state=state, diagnostics=diagnostics, probes=probes, **(dict(ranks=streams) if n > 1 else {})), out/"last.pt")
 
@@ -328,18 +342,20 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
                                          f"last good state in {out/'last.pt'}. Lower lr or beta.")
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1; state["batch"] = b + 1
-            diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **(dict(anchor_loss=round(float(all_sum(loss.detach()) / n), 5)) if cfg.control else  # no DPO term
-                                                                            _step_diagnostics(d, futures, pos_users, pos_index, dev))))
+            diag = _step_diagnostics(d, futures, pos_users, pos_index, dev) if draws else {}
+            if cfg.negatives: diag = {k: diag[k] for k in ("false_negative_rate", "negative_rank")}  # no DPO loss, weights or margin
+            diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **(dict(anchor_loss=round(float(all_sum(loss.detach()) / n), 5), **diag) if cfg.control else  # no DPO term
+                                                                            diag)))
             if (b + 1 == len(batches)) if cfg.eval_every is None else (state["step"] % cfg.eval_every == 0):
                 res = broadcast(evaluate(policy, valid)[0] if rank == 0 else None)
                 diagnostics[-1].update({f"valid_{cfg.metric}": round(res[cfg.metric], 5)})
-                if rank == 0 and not cfg.control: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, state["step"], cfg.sampler.K))
+                if rank == 0 and draws: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, state["step"], cfg.sampler.K))
                 if res[cfg.metric] > state["best"]:
                     state.update(best=res[cfg.metric], best_step=state["step"], bad=0)
                     if rank == 0: save_torch(dict(model=policy.state_dict(), model_config=mc.to_dict(), step=state["step"], valid=res), out/"best.pt")
                 else: state["bad"] += 1
                 log(f"step {state['step']:5d}  valid {cfg.metric} {res[cfg.metric]:.4f} (best {state['best']:.4f} @ {state['best_step']})"
-                    + ("" if cfg.control else f"  FN rate {diagnostics[-1]['false_negative_rate']:.4f}"))
+                    + ("" if not draws else f"  FN rate {diagnostics[-1]['false_negative_rate']:.4f}"))
                 state["done"] = state["bad"] >= cfg.patience and state["step"] >= cfg.min_steps
                 checkpoint(); evals += 1
                 if state["done"]: break
@@ -350,7 +366,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     if rank == 0:
         valid_res, test_res = final_evaluation(out, ds, valid, dev)
         fnr = [d["false_negative_rate"] for d in diagnostics if "false_negative_rate" in d]
-        result = dict(dataset=ds.name, seed=cfg.seed, strategy="continue" if cfg.control else cfg.sampler.strategy, beta=cfg.beta, backbone=objective.loss,
+        result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=cfg.beta, backbone=objective.loss,
                       anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
                       wall_s=round(state["wall"], 1), device=str(dev), **(dict(processes=n) if n > 1 else {}))
@@ -367,7 +383,7 @@ def run_dpo(cfg: DPOConfig, out_dir=None, dataset: str | None = None, data_dir: 
     if ds.stats() != stage1["data"]:
         raise ValueError(f"the dataset {ds.name!r} is not the one the stage-1 run {cfg.stage1} trained on ({stage1['data'].get('dataset')!r}: "
                          f"{stage1['data'].get('n_users')} users, {stage1['data'].get('n_items')} items); name it with --dataset and --data_dir")
-    arm = "continue" if cfg.control else cfg.sampler.strategy
+    arm = arm_name(cfg)
     return fit_dpo(ds, cfg, out_dir or Path("runs")/f"dpo-{Path(ds.name).name}-{arm}-seed{cfg.seed}", log)
 
 def parser() -> argparse.ArgumentParser:

@@ -6,12 +6,13 @@ Docs: https://rodpo.github.io/rodpo/experiment.html.md"""
 
 # %% ../nbs/11_experiment.ipynb #ac112ffe
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .data import load_dataset, atomic_write
 from .metrics import format_spread
@@ -22,12 +23,13 @@ from .negatives import SamplerConfig, STRATEGIES
 from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
-__all__ = ['ARMS', 'ExperimentConfig', 'Run', 'plan', 'run_runs', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure',
-           'experiment_table', 'holm', 'paired_comparison', 'compare_arms', 'format_p', 'format_change',
+__all__ = ['NEGATIVES_ONLY', 'ARMS', 'ExperimentConfig', 'Run', 'plan', 'run_runs', 'run_experiment', 'run_sweep', 'sweep_table',
+           'sweep_figure', 'experiment_table', 'holm', 'paired_comparison', 'compare_arms', 'format_p', 'format_change',
            'summarize_experiment', 'write_summary', 'parser', 'main']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
-ARMS = ("continue",) + STRATEGIES  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
+NEGATIVES_ONLY = tuple(f"negatives-{s}" for s in STRATEGIES)  # the negatives-only controls: the backbone's own loss with a strategy's negatives, no DPO term
+ARMS = ("continue",) + STRATEGIES + NEGATIVES_ONLY  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
 
 @dataclass
 class ExperimentConfig:
@@ -46,7 +48,7 @@ class ExperimentConfig:
         self.strategies, self.seeds = tuple(self.strategies), tuple(self.seeds)
         for s in self.strategies:
             if s not in ARMS: raise ValueError(f"ExperimentConfig: strategy={s!r} is not one of {', '.join(ARMS)}")
-            if s != "continue": SamplerConfig(s, **self.sampler)  # fails early with the valid values in the message
+            if s != "continue": SamplerConfig(s.removeprefix("negatives-"), **self.sampler)  # fails early with the valid values in the message
         if not self.seeds: raise ValueError("ExperimentConfig: seeds is empty")
         if self.betas is not None:
             self.betas = tuple(self.betas)
@@ -60,6 +62,9 @@ class ExperimentConfig:
         for s in self.strategies:
             kw = {"progress": False, **self.dpo}
             if s == "continue": out.append((f"continue-seed{seed}", DPOConfig(stage1, seed=seed, control=True, **kw))); continue
+            if s in NEGATIVES_ONLY:  # no DPO term: one run whatever the betas
+                out.append((f"{s}-seed{seed}", DPOConfig(stage1, seed=seed, control=True, negatives=True, sampler=SamplerConfig(s.removeprefix("negatives-"), **self.sampler), **kw)))
+                continue
             for b in (self.betas or (None,)):
                 name = f"{s}-seed{seed}" if b is None else f"{s}-beta{b}-seed{seed}"
                 out.append((name, DPOConfig(stage1, seed=seed, sampler=SamplerConfig(s, **self.sampler), **kw, **({} if b is None else dict(beta=b)))))
@@ -91,7 +96,7 @@ def _identity(c: DPOConfig) -> str:
     "What a DPO run computes, as text: the fields that matter (not `progress`, and of the sampler only its strategy's), `topk_stochastic` with K = m = 1 as `hard`."
     d = {k: v for k, v in asdict(c).items() if k not in ("progress", "sampler")}
     s = c.sampler
-    if not c.control:
+    if not c.control or c.negatives:
         name = "hard" if s.strategy == "topk_stochastic" and s.K == s.m == 1 and s.refresh == 1 else s.strategy  # a pool of one: the top item, and the same draws
         d["sampler"] = dict(strategy=name, exclude_history=s.exclude_history, **{k: getattr(s, k) for k in _NEGATIVE_FIELDS[name]})
     return json.dumps(d, sort_keys=True)
@@ -155,7 +160,6 @@ def _worker_init(queue):
 
 def _train(run: Run, dataset: str, out: str, threads: int, report=None) -> dict:
     "Train (or reuse) one run on `threads` torch threads; its progress messages go to `report(name, text)` or, in a worker, to the queue."
-    import torch
     say = report or (lambda name, text: _QUEUE.put((name, text)) if _QUEUE is not None else None)
     was = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -220,11 +224,10 @@ class _Progress:
     def close(self): self.bar.close()
 
 def _default_workers(cfg: ExperimentConfig) -> int:
-    "One worker per CPU core; one on a GPU."
-    import os
-    dev = str(cfg.stage1.get("device", "auto")) + str(cfg.dpo.get("device", "auto"))
-    import torch
-    return 1 if "cuda" in dev or ("auto" in dev and torch.cuda.is_available()) else max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    "One worker per CPU core this process may use; one on a GPU."
+    devices = {str(cfg.stage1.get("device", "auto")), str(cfg.dpo.get("device", "auto"))}
+    if any(d.startswith("cuda") for d in devices) or ("auto" in devices and torch.cuda.is_available()): return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 def run_runs(cfg: ExperimentConfig, runs: list[Run], workers: int | None = 1, threads: int = 1, log=print):
     "Train what is missing of `runs` (from `plan`) in `workers` processes (None: one per CPU core, one on a GPU), each run on `threads` torch threads."
@@ -372,11 +375,13 @@ def paired_comparison(a: np.ndarray,  # (seeds, users) per-user metric of the ar
 
 # %% ../nbs/11_experiment.ipynb #a7e51c03
 def _base_of(arm: str, base: str) -> str:
-    "The run name of `base` that `arm` is compared with: a strategy base keeps the arm's beta (`topk_stochastic-beta1` vs `hard-beta1`)."
+    """The run name of `base` that `arm` is compared with: a strategy base keeps the arm's beta (`topk_stochastic-beta1` vs `hard-beta1`);
+    `negatives` is the negatives-only control with the arm's own strategy (`topk_stochastic-beta1` vs `negatives-topk_stochastic`)."""
+    if base == "negatives": return f"negatives-{arm.split('-beta')[0]}"
     if base in ("reference", "continue") or "-beta" not in arm: return base
     return f"{base}-beta{arm.rsplit('-beta', 1)[1]}"
 
-def compare_arms(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "reference", "hard"), n_boot: int = 1000) -> pd.DataFrame:
+def compare_arms(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "reference", "hard", "negatives"), n_boot: int = 1000) -> pd.DataFrame:
     """One row per (arm, baseline, metric) over the seeds both have: means, relative change with its paired bootstrap 95% CI, Wilcoxon p,
     Holm-adjusted p (the family: every row of this table) and the minimum detectable relative effect at 80% power."""
     table = experiment_table(out_dir)
@@ -385,7 +390,8 @@ def compare_arms(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "refer
     for arm in table.strategy.unique():
         for base in bases:
             b = _base_of(arm, base)
-            if b == arm or b not in seeds_of or (arm == "reference") or (base == "hard" and arm.split("-beta")[0] in ("continue", "hard")): continue
+            if b == arm or b not in seeds_of or arm == "reference" or (base == "hard" and arm.split("-beta")[0] in ("continue", "hard")): continue
+            if arm.startswith("negatives-") and base not in ("continue", "reference"): continue  # a control against the controls and the reference only
             seeds = sorted(seeds_of[arm] & seeds_of[b])
             if not seeds: continue
             for k in metrics:
@@ -403,7 +409,7 @@ def format_change(r) -> str:
     "A `compare_arms` row's relative change with its CI, in percent: +1.23% [-0.40, +2.90]."
     return f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
 
-def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"), bases=("continue", "reference", "hard"), n_boot: int = 1000) -> pd.DataFrame:
+def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"), bases=("continue", "reference", "hard", "negatives"), n_boot: int = 1000) -> pd.DataFrame:
     "Per arm: mean ± std over seeds of the test `metrics`; for NDCG@5 and MRR@5 the relative change vs each baseline with its 95% CI and Holm-adjusted p (`compare_arms`); mean false-negative rate."
     table = experiment_table(out_dir)
     cmp = compare_arms(out_dir, [k for k in ("ndcg@5", "mrr@5") if k in metrics], bases, n_boot)
@@ -414,7 +420,7 @@ def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"
             v = g[f"test_{k}"]
             row[k] = format_spread(v)  # one seed: the value alone
         for r in (cmp[cmp.arm == arm].itertuples() if len(cmp) else ()):
-            base = r.base.split("-beta")[0]
+            base = "negatives" if r.base.startswith("negatives-") else r.base.split("-beta")[0]  # one column for each arm's own negatives-only control
             row[f"{r.metric} vs {base}"] = format_change(r)
             row[f"{r.metric} p_holm vs {base}"] = format_p(r.p_holm)
         fnr = g.false_negative_rate.dropna()

@@ -148,13 +148,27 @@ class Objective:
         if self.q is None: return torch.randint(1, self.n_items + 1, (self.n_negatives,), device=dev)
         return torch.multinomial(self.q.to(dev), self.n_negatives, replacement=True)
 
-    def __call__(self, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int | None = None, seen: torch.Tensor | None = None) -> torch.Tensor:
-        "Mean loss over the rows of `h` (N, d) with targets (N,) in 1..n_items, scored against `table` (n_items+1, d); `seen`: see `negatives`."
+    def __call__(self, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int | None = None, seen: torch.Tensor | None = None,
+                 negatives: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean loss over the rows of `h` (N, d) with targets (N,) in 1..n_items, scored against `table` (n_items+1, d); `seen`: see `negatives`.
+        `negatives` (N, m): item ids given per row in place of the objective's own draws (the negatives-only control): bce scores each of them
+        as its row's negative (the mean over the m), sampled softmax adds them to its shared negatives (without the logQ correction, which is
+        for its own uniform or popularity draws); full CE already has every item, and has none to replace."""
         h, table = h.float(), table.float()
-        if self.loss == "ce": return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
+        if self.loss == "ce":
+            if negatives is not None: raise ValueError("loss='ce' scores every item: it has no negatives to replace (the negatives-only control applies to bce and sampled_softmax)")
+            return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
+        if self.loss == "bce":
+            if negatives is None: return bce(h, table, targets, self.negatives(targets, seen)).mean()
+            return torch.stack([bce(h, table, targets, negatives[:, j]) for j in range(negatives.shape[1])], 1).mean(1).mean()
         neg = self.negatives(targets, seen)
-        if self.loss == "bce": return bce(h, table, targets, neg).mean()
-        return sampled_softmax(h, table, targets, neg, None if self.log_q is None else self.log_q.to(h.device)).mean()
+        log_q = None if self.log_q is None else self.log_q.to(h.device)
+        if negatives is None: return sampled_softmax(h, table, targets, neg, log_q).mean()
+        pos = (h * table[targets]).sum(-1)
+        shared, own = h @ table[neg].T, torch.einsum("nd,nmd->nm", h, table[negatives])
+        if log_q is not None: pos, shared = pos - log_q[targets], shared - log_q[neg]
+        shared = shared.masked_fill(neg[None, :] == targets[:, None], float("-inf"))
+        return (torch.logsumexp(torch.cat([pos[:, None], shared, own], 1), 1) - pos).mean()
 
     def __repr__(self): return f"Objective({self.loss!r}" + (f", n_negatives={self.n_negatives}, logq={self.log_q is not None})" if self.loss == "sampled_softmax" else ")")
 

@@ -192,3 +192,34 @@ def test_reference_cache_matches_the_reference(setup):
     rows = {int(offsets[u]) + i for u, i in training}
     assert all(cache[sorted(rows)].abs().sum(1) > 0)
     assert (cache[sorted(set(range(len(cache))) - rows)] == 0).all()
+
+
+def test_negatives_only_control(setup, tmp_path):
+    "The backbone's own loss with the sampler's negatives in place of its own draws, no DPO term: the step's loss by hand, the run's record, and the backbones it cannot apply to."
+    from rodpo.dpo import dpo_step
+    from rodpo.negatives import NegativeSampler
+    from rodpo.objectives import Objective, bce
+    from rodpo.metrics import topk_ordered
+    from rodpo.runs import load_checkpoint
+    small, ce_ref = setup
+    ref = tmp_path / "bce-ref"
+    fit(small, TrainConfig(loss="bce", max_epochs=2, progress=False), SASRecConfig(n_items=small.n_items, hidden=16), ref, log=quiet)
+    policy, reference = load_checkpoint(ref / "best.pt").train(), load_checkpoint(ref / "best.pt").eval()
+    cfg = DPOConfig(str(ref), control=True, negatives=True, anchor="deterministic", sampler=SamplerConfig("hard", m=2))
+    x, y = next(iter(TrainBatches(small.sequences, 50, 64).epoch(0)))
+    loss, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, None,
+                       objective=Objective("bce", small.n_items))
+    with torch.no_grad():  # by hand: the policy's deterministic pass, the two best-scored non-target items as each position's negatives
+        policy.eval(); table = policy.item_table(); h = policy(x, table)[y > 0]; tgt = y[y > 0]
+        s = h @ table.T; s[:, 0] = -np.inf; s[torch.arange(len(tgt)), tgt] = -np.inf
+        neg = topk_ordered(s, 2)[1]
+        expected = torch.stack([bce(h, table, tgt, neg[:, j]) for j in range(2)], 1).mean()
+    assert torch.equal(d["negatives"], neg) and loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    r = fit_dpo(small, DPOConfig(str(ref), control=True, negatives=True, sampler=SamplerConfig("topk_stochastic", K=10), max_epochs=1,
+                                 eval_every=5, progress=False), tmp_path / "n", log=quiet)
+    diag = json.loads((tmp_path / "n/diagnostics.json").read_text())
+    assert r["strategy"] == "negatives-topk_stochastic" and r["mean_false_negative_rate"] is not None
+    assert set(diag[0]) == {"step", "epoch", "anchor_loss", "false_negative_rate", "negative_rank"} and (tmp_path / "n/probes.json").exists()
+    with pytest.raises(ValueError, match="needs control=True"): DPOConfig("x", negatives=True)
+    with pytest.raises(ValueError, match="full-softmax CE"):
+        fit_dpo(small, DPOConfig(str(ce_ref), control=True, negatives=True, max_epochs=1, progress=False), tmp_path / "ce", log=quiet)

@@ -27,14 +27,16 @@ def test_quick_reproduction_through_papermill(shared_data, tmp_path, monkeypatch
     for f in ("reproduce.ipynb", "summary.csv", "summary.json", "runs.csv", "sweep_K.csv", "parameters.json",
               "comparison.html", "false_negative_rate.html", "sweep_K.html", "expert_load.html"):
         assert (out / f).exists(), f
-    assert set(table.strategy) == {"reference", "continue", "hard", "topk_stochastic"} and (table.dataset == "scientific").all()
+    assert set(table.strategy) == {"reference", "continue", "hard", "topk_stochastic", "negatives-topk_stochastic"} and (table.dataset == "scientific").all()
     params = json.loads((out / "parameters.json").read_text())
     assert params["quick"] is True and params["resolved"]["fusion"] == "sparse_moe" and params["resolved"]["seeds"] == [0]
     sweep = pd.read_csv(out / "sweep_K.csv")
     assert sorted(sweep.K.unique()) == [1, 20]
-    # K = 1 with one negative is the hard strategy: the same run, the same test metrics
+    # K = 1 with one negative is the hard strategy: the sweep reads the hard run, and K = 20 (the arm's K in quick mode) the arm's run
+    assert sweep.set_index("K").run.to_dict() == {1: "hard-seed0", 20: "topk_stochastic-seed0"}
     hard = pd.read_csv(out / "runs.csv").set_index("strategy").loc["hard"]
-    assert sweep[sweep.K == 1]["test_ndcg@5"].iloc[0] == pytest.approx(hard["test_ndcg@5"])
+    assert sweep[sweep.K == 1]["test_ndcg@5"].iloc[0] == hard["test_ndcg@5"]
+    assert not list(out.glob("sweep-*"))  # nothing trained twice
     nb = json.loads((out / "reproduce.ipynb").read_text())
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])  # papermill used the tag
 
