@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 
 from .data import load_dataset, atomic_write
-from .metrics import format_spread
+from .metrics import format_spread, metrics_from_ranks
 from .model import SASRecConfig
-from .runs import save_json, RunFolderError, add_options, field_help
+from .runs import save_json, RunFolderError, add_options, field_help, RANKS_FILE, load_ranks
 from .train import TrainConfig, fit
 from .negatives import SamplerConfig, STRATEGIES
 from .dpo import DPOConfig, fit_dpo
@@ -335,8 +335,11 @@ def experiment_table(out_dir) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def _per_user(out_dir, arm, seeds, metric) -> np.ndarray:
-    "(seeds, users) test values of `metric` of the runs `<arm>-seed<s>`, users in the evaluation order."
-    return np.stack([pd.read_csv(Path(out_dir)/f"{arm}-seed{s}"/"test_per_user.csv")[metric].to_numpy() for s in seeds])
+    "(seeds, users) test values of `metric` of the runs `<arm>-seed<s>`, users in the evaluation order: from each run's `test_ranks.npz`, else its `test_per_user.csv`."
+    def one(run):
+        if not (run/RANKS_FILE).exists() and (run/"test_per_user.csv").exists(): return pd.read_csv(run/"test_per_user.csv")[metric].to_numpy()
+        return metrics_from_ranks(load_ranks(run)[1])[metric].to_numpy()  # without either file: load_ranks says what is missing
+    return np.stack([one(Path(out_dir)/f"{arm}-seed{s}") for s in seeds])
 
 # %% ../nbs/11_experiment.ipynb #a7e51c02
 def holm(p) -> np.ndarray:

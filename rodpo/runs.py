@@ -21,9 +21,9 @@ try: import fcntl  # POSIX: run folders are locked while a run uses them
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['resolve_device', 'save_json', 'save_torch', 'seed_everything', 'rng_state', 'set_rng_state', 'deterministic',
-           'load_checkpoint', 'RunFolderError', 'prepare_run_folder', 'RunLock', 'final_evaluation', 'option_type',
-           'field_help', 'add_options']
+__all__ = ['RANKS_FILE', 'RANK_CAP', 'resolve_device', 'save_json', 'save_torch', 'seed_everything', 'rng_state', 'set_rng_state',
+           'deterministic', 'load_checkpoint', 'RunFolderError', 'prepare_run_folder', 'RunLock', 'save_ranks',
+           'load_ranks', 'final_evaluation', 'option_type', 'field_help', 'add_options']
 
 # %% ../nbs/06a_runs.ipynb #b823fa6f
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
@@ -128,12 +128,30 @@ class RunLock:
         if self.fh is not None: self.fh.close(); self.fh = None  # closing releases the lock
 
 # %% ../nbs/06a_runs.ipynb #d8b8365c
+RANKS_FILE = "test_ranks.npz"  # each finished run's per-user test ranks: small enough to commit, and every test metric at 5, 10 and 20 follows from them
+RANK_CAP = np.iinfo(np.uint16).max  # ranks are stored as uint16: exact below 65,535 (every benchmark here), capped above (no metric at k <= 20 changes)
+
+def save_ranks(path, users, ranks):
+    "Write per-user test ranks (`users` in evaluation order, 1-based `ranks`) as a compressed .npz, atomically."
+    ranks = np.minimum(np.asarray(ranks), RANK_CAP).astype(np.uint16)
+    def write(tmp):
+        with open(tmp, "wb") as f: np.savez_compressed(f, users=np.asarray(users, dtype=np.int32), ranks=ranks)
+    atomic_write(path, write)
+
+def load_ranks(run_dir) -> tuple[np.ndarray, np.ndarray]:
+    "(users, ranks) of a run folder's `test_ranks.npz`; a clear error where the run has none."
+    f = Path(run_dir)/RANKS_FILE
+    if not f.exists(): raise FileNotFoundError(f"{f} does not exist: runs finished before per-user ranks were stored have none; train the run again "
+                                               "in a new folder, or read its test_per_user.csv where it was kept")
+    with np.load(f) as z: return z["users"].astype(np.int64), z["ranks"].astype(np.int64)
+
 def final_evaluation(out: Path, ds: SeqDataset, valid, dev, batch_size=1024, mask_history=False) -> tuple[dict, dict]:
-    "Evaluate `out/best.pt` on validation and, once, on test; writes `test_per_user.csv`. Returns (valid, test) metrics."
+    "Evaluate `out/best.pt` on validation and, once, on test; writes `test_per_user.csv` and the compact `test_ranks.npz`. Returns (valid, test) metrics."
     best = load_checkpoint(out/"best.pt", dev)
     valid_res, _ = evaluate(best, valid, batch_size, mask_history=mask_history)
     test_res, per_user = evaluate(best, eval_set(ds, "test", best.cfg.max_len), batch_size, mask_history=mask_history)
     atomic_write(out/"test_per_user.csv", lambda p: per_user.to_csv(p, index=False))
+    save_ranks(out/RANKS_FILE, per_user["user"].to_numpy(), per_user["rank"].to_numpy())
     return valid_res, test_res
 
 # %% ../nbs/06a_runs.ipynb #973e9ee9
