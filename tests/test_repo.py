@@ -104,3 +104,22 @@ def test_main_job_table_recomputes_from_committed_per_user_ranks(tmp_path):
     assert out.read_text() == (src / "summary.csv").read_text()
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(src)], capture_output=True, text=True)
     assert r.returncode == 0 and "identical" in r.stdout, r.stdout + r.stderr
+
+
+def test_every_committed_run_folder_accepts_its_configuration_today():
+    "A configuration field added since a run was saved must not make its folder refuse the same run (`rodpo.runs._ADDED`): every committed run's config.json, read back through today's DPOConfig or TrainConfig, compares equal, so studies and the main job reuse their runs."
+    import json
+    from dataclasses import asdict, fields
+    from rodpo.dpo import DPOConfig
+    from rodpo.train import TrainConfig
+    from rodpo.runs import _comparable
+    n = 0
+    for f in sorted(ROOT.glob("results/**/config.json")):
+        old = json.loads(f.read_text())
+        part, cls = ("dpo", DPOConfig) if "dpo" in old else ("train", TrainConfig) if "train" in old else (None, None)
+        if part is None: continue
+        names = {x.name for x in fields(cls)}
+        new = dict(old, **{part: asdict(cls(**{k: v for k, v in old[part].items() if k in names}))})
+        assert _comparable(new) == _comparable(old), f
+        n += 1
+    assert n >= 400
