@@ -19,7 +19,7 @@ from .distributed import _zero_loss
 
 # %% auto #0
 __all__ = ['LOSSES', 'SAMPLINGS', 'NEG_EXCLUDES', 'ChunkedSoftmaxCE', 'chunk_rows', 'ce_loss', 'sampled_softmax', 'bce',
-           'item_counts', 'Objective', 'stage1_loss']
+           'gbce_beta', 'gbce', 'item_counts', 'Objective', 'stage1_loss']
 
 # %% ../nbs/06c_objectives.ipynb #97d2a47f
 class ChunkedSoftmaxCE(torch.autograd.Function):
@@ -73,7 +73,7 @@ def ce_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, chunk: in
     return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)
 
 # %% ../nbs/06c_objectives.ipynb #5a3c0b11
-LOSSES = ("ce", "sampled_softmax", "bce")  # stage-1 objectives
+LOSSES = ("ce", "sampled_softmax", "bce", "gbce")  # stage-1 objectives
 SAMPLINGS = ("uniform", "popularity")  # how sampled_softmax draws its negatives
 NEG_EXCLUDES = ("target", "history")  # what a bce negative may not be: the row's target, or any item of the user's training window
 
@@ -95,6 +95,18 @@ def bce(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: 
     pos, neg = (h * table[targets]).sum(-1), (h * table[negatives]).sum(-1)
     return F.softplus(-pos) + F.softplus(neg)
 
+def gbce_beta(k: int, n_items: int, t: float) -> float:
+    "gSASRec's exponent of the positive's probability: beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = k / (n_items - 1) the negative sampling rate; t = 0 is BCE with k negatives, t = 1 gives beta = alpha."
+    alpha = k / (n_items - 1)
+    return alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+
+def gbce(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, beta: float) -> torch.Tensor:
+    """Per-row generalised BCE (N,) of gSASRec (Petrov and Macdonald, RecSys 2023): the target's probability sigmoid(s+) raised to `beta`,
+    and k negatives per row (N, k): (-beta log sigmoid(s+) - sum_j log(1 - sigmoid(s-_j))) / (k + 1), the mean over the k + 1 labels as in its reference code."""
+    pos = (h * table[targets]).sum(-1)
+    neg = torch.einsum("nd,nkd->nk", h, table[negatives])
+    return (beta * F.softplus(-pos) + F.softplus(neg).sum(1)) / (negatives.shape[1] + 1)
+
 def item_counts(sequences, n_items: int) -> np.ndarray:
     "Training frequency of each item (n_items+1,): occurrences in every sequence without its last two items (validation and test)."
     return np.bincount(np.concatenate([np.asarray(q[:-2]) for q in sequences]), minlength=n_items + 1)
@@ -102,11 +114,15 @@ def item_counts(sequences, n_items: int) -> np.ndarray:
 class Objective:
     "The backbone's objective (`TrainConfig.loss`), as a mean loss over target positions: stage 1 trains with it; the DPO stage anchors to it and its `continue` arm trains with it alone. Negatives come from torch's global random stream (saved in every checkpoint)."
     def __init__(self, loss: str = "ce", n_items: int | None = None, n_negatives: int = 100, neg_sampling: str = "uniform",
-                 neg_alpha: float = 1.0, logq: bool = True, counts=None, neg_exclude: str = "target"):
+                 neg_alpha: float = 1.0, logq: bool = True, counts=None, neg_exclude: str = "target", gbce_negatives: int = 256, gbce_t: float = 0.75):
         if loss not in LOSSES: raise ValueError(f"loss={loss!r} is not one of {', '.join(LOSSES)}")
         if neg_exclude not in NEG_EXCLUDES: raise ValueError(f"neg_exclude={neg_exclude!r} is not one of {', '.join(NEG_EXCLUDES)}")
         if neg_exclude != "target" and loss != "bce": raise ValueError(f"neg_exclude={neg_exclude!r} applies to loss='bce' only (loss={loss!r}); leave it at 'target'")
         self.loss, self.n_items, self.n_negatives, self.neg_exclude = loss, n_items, n_negatives, neg_exclude
+        self.gbce_negatives, self.gbce_t = gbce_negatives, gbce_t
+        if loss == "gbce" and not (isinstance(gbce_negatives, int) and 1 <= gbce_negatives < (n_items or 2)):
+            raise ValueError(f"gbce_negatives={gbce_negatives!r} must be an integer between 1 and the number of items - 1 ({(n_items or 2) - 1})")
+        if loss == "gbce" and not 0 <= gbce_t <= 1: raise ValueError(f"gbce_t={gbce_t!r} must be in [0, 1] (gSASRec's calibration; 0.75 published)")
         self.q = self.log_q = None
         if loss == "sampled_softmax":
             if neg_sampling not in SAMPLINGS: raise ValueError(f"neg_sampling={neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
@@ -123,7 +139,7 @@ class Objective:
         "From a `TrainConfig` or its dict (as saved with a run; runs saved before `loss` existed used 'ce')."
         d = asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
         return cls(d.get("loss", "ce"), n_items, d.get("n_negatives", 100), d.get("neg_sampling", "uniform"), d.get("neg_alpha", 1.0),
-                   d.get("logq", True), counts, d.get("neg_exclude", "target"))
+                   d.get("logq", True), counts, d.get("neg_exclude", "target"), d.get("gbce_negatives", 256), d.get("gbce_t", 0.75))
 
     def seen(self, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
         "With neg_exclude='history': for each target position (mask `m` of `y`), the items of its row of inputs `x` and targets `y` (B, T), its user's training window; else None."
@@ -142,9 +158,9 @@ class Objective:
                 r[bad] = torch.randint(1, self.n_items + 1, (int(bad.sum()),), device=dev)
             raise RuntimeError(f"bce negatives: {int(bad.sum())} rows found no item outside their user's history in {max_rounds} draws "
                                "(histories that cover nearly the whole catalogue); use neg_exclude='target'")
-        if self.loss == "bce":  # uniform over the n_items - 1 items other than the target
-            r = torch.randint(1, self.n_items, targets.shape, device=dev)
-            return r + (r >= targets).long()
+        if self.loss in ("bce", "gbce"):  # uniform over the n_items - 1 items other than the target; gbce: gbce_negatives per row, with replacement
+            r = torch.randint(1, self.n_items, targets.shape if self.loss == "bce" else (len(targets), self.gbce_negatives), device=dev)
+            return r + (r >= (targets if self.loss == "bce" else targets[:, None])).long()
         if self.q is None: return torch.randint(1, self.n_items + 1, (self.n_negatives,), device=dev)
         return torch.multinomial(self.q.to(dev), self.n_negatives, replacement=True)
 
@@ -158,6 +174,9 @@ class Objective:
         if self.loss == "ce":
             if negatives is not None: raise ValueError("loss='ce' scores every item: it has no negatives to replace (the negatives-only control applies to bce and sampled_softmax)")
             return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
+        if self.loss == "gbce":
+            neg = self.negatives(targets) if negatives is None else negatives
+            return gbce(h, table, targets, neg, gbce_beta(neg.shape[1], self.n_items, self.gbce_t)).mean()
         if self.loss == "bce":
             if negatives is None: return bce(h, table, targets, self.negatives(targets, seen)).mean()
             return torch.stack([bce(h, table, targets, negatives[:, j]) for j in range(negatives.shape[1])], 1).mean(1).mean()
@@ -170,7 +189,8 @@ class Objective:
         shared = shared.masked_fill(neg[None, :] == targets[:, None], float("-inf"))
         return (torch.logsumexp(torch.cat([pos[:, None], shared, own], 1), 1) - pos).mean()
 
-    def __repr__(self): return f"Objective({self.loss!r}" + (f", n_negatives={self.n_negatives}, logq={self.log_q is not None})" if self.loss == "sampled_softmax" else ")")
+    def __repr__(self): return f"Objective({self.loss!r}" + (f", n_negatives={self.n_negatives}, logq={self.log_q is not None})" if self.loss == "sampled_softmax"
+                                                          else f", gbce_negatives={self.gbce_negatives}, gbce_t={self.gbce_t})" if self.loss == "gbce" else ")")
 
 def stage1_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, objective: Objective | None = None, chunk: int | None = None) -> torch.Tensor:
     "The stage-1 loss of a batch under `objective` (default: full-softmax CE, `ce_loss`), scaled as `ce_loss` does, plus the MoE auxiliary losses."

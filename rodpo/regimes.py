@@ -26,6 +26,8 @@ BACKBONES = {  # stage-1 objectives compared, as TrainConfig overrides
     "ce": dict(loss="ce"),
     "sampled_softmax": dict(loss="sampled_softmax", n_negatives=100, neg_sampling="uniform"),
     "bce": dict(loss="bce"),
+    "gbce": dict(loss="gbce", gbce_negatives=256, gbce_t=0.75),  # gSASRec's published defaults
+    "sampled_softmax_1000": dict(loss="sampled_softmax", n_negatives=1000, neg_sampling="uniform"),  # many negatives
 }
 DEFAULT_MODEL = {  # the item representation of each benchmark, as in the strategy comparison
     "scientific": dict(modalities=["id", "text", "image"], fusion="sparse_moe"),
@@ -40,7 +42,7 @@ class RegimesConfig:
     dataset: str  # dataset name or path
     out_dir: str  # one sub-folder per backbone (`ce`, `ce-quarter`, `sampled_softmax`, `bce`), each an experiment folder (rodpo.experiment)
     seeds: tuple = (0, 1, 2)  # seeds; each backbone has one reference per seed
-    backbones: tuple = tuple(BACKBONES)  # stage-1 objectives, keys of BACKBONES
+    backbones: tuple = ("ce", "sampled_softmax", "bce")  # stage-1 objectives, keys of BACKBONES (also gbce and sampled_softmax_1000)
     arms: tuple = ("continue", "hard", "topk_stochastic", "random")  # the control and the DPO arms
     betas: tuple = (0.1, 1.0)  # every DPO arm runs at each beta; `continue` once
     quarter: bool = True  # also align a full-CE reference stopped at a quarter of the converged references' median best epoch
@@ -89,7 +91,7 @@ def run_regimes(cfg: RegimesConfig, log=print) -> pd.DataFrame:
     return regimes_table(out)
 
 # %% ../nbs/15_regimes.ipynb #rg000010
-BACKBONE_ORDER = ("ce", "ce-quarter", "sampled_softmax", "bce")
+BACKBONE_ORDER = ("ce", "ce-quarter", "sampled_softmax", "sampled_softmax_1000", "bce", "gbce")
 
 def _backbones(out_dir) -> list[str]:
     return [b for b in BACKBONE_ORDER if (Path(out_dir)/b).is_dir() and any((Path(out_dir)/b).glob("*-seed*/metrics.json"))]
@@ -152,7 +154,7 @@ def regimes_figure(table: pd.DataFrame, metrics=("ndcg@5", "mrr@5"), base: str =
     from plotly.subplots import make_subplots
     t = table[table.base.str.split("-beta").str[0] == base]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{k}: change vs {base} (%)" for k in metrics], shared_yaxes=True)
-    colors = dict(zip(BACKBONE_ORDER, ("#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c")))
+    colors = dict(zip(BACKBONE_ORDER, ("#1f77b4", "#9467bd", "#ff7f0e", "#8c564b", "#2ca02c", "#17becf")))  # ce, ce-quarter, sampled_softmax, _1000, bce, gbce
     for j, k in enumerate(metrics, 1):
         for b in [b for b in BACKBONE_ORDER if b in set(t.backbone)]:
             g = t[(t.backbone == b) & (t.metric == k)]

@@ -75,7 +75,7 @@ def load_checkpoint(path, map_location="cpu") -> SASRec:
     model.load_state_dict(ck["model"])
     return model.to(map_location)
 
-_ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True, neg_exclude="target", negatives=False)  # configuration fields added after runs were saved, with the value those runs had
+_ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True, neg_exclude="target", negatives=False, gbce_negatives=256, gbce_t=0.75)  # configuration fields added after runs were saved, with the value those runs had
 
 def _comparable(config: dict) -> dict:
     c = json.loads(json.dumps(config))

@@ -38,12 +38,14 @@ class TrainConfig:
     seed: int = 0  # seeds parameters, dropout and data order
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam weight decay
-    loss: str = "ce"  # objective: 'ce' (full-softmax cross-entropy), 'sampled_softmax' (negatives shared by the batch, logQ-corrected) or 'bce' (one uniform negative per position, the original SASRec)
+    loss: str = "ce"  # objective: 'ce' (full-softmax cross-entropy), 'sampled_softmax' (negatives shared by the batch, logQ-corrected), 'bce' (one uniform negative per position, the original SASRec) or 'gbce' (gSASRec: gbce_negatives per position, calibrated by gbce_t)
     n_negatives: int = 100  # sampled_softmax: negatives drawn per batch and shared by its positions
     neg_sampling: str = "uniform"  # sampled_softmax: draw negatives 'uniform'ly or by 'popularity' (training frequency ** neg_alpha)
     neg_alpha: float = 1.0  # sampled_softmax with popularity sampling: the exponent alpha
     logq: bool = True  # sampled_softmax: subtract log q(item) from every logit (the logQ correction; a constant, so no effect, under uniform sampling)
     neg_exclude: str = "target"  # bce: a negative is any item but the target ('target'), or any item outside the user's training window ('history', as the original SASRec)
+    gbce_negatives: int = 256  # gbce: uniform negatives per position (gSASRec's published default 256)
+    gbce_t: float = 0.75  # gbce: calibration t in [0, 1] of the positive's probability, sigmoid(s+) ** beta (gSASRec's published default 0.75; 0 is BCE with gbce_negatives negatives)
     batch_size: int = 256  # training rows (sequence windows) per step
     max_epochs: int = 200  # upper bound on epochs
     patience: int = 10  # stop after this many evaluations without improvement of `metric`
@@ -73,6 +75,8 @@ class TrainConfig:
         need(is_num(self.weight_decay) and self.weight_decay >= 0, f"weight_decay={self.weight_decay!r} must be a finite number >= 0")
         need(self.loss in LOSSES, f"loss={self.loss!r} is not one of {', '.join(LOSSES)}")
         need(is_int(self.n_negatives) and self.n_negatives >= 1, f"n_negatives={self.n_negatives!r} must be a positive integer")
+        need(is_int(self.gbce_negatives) and self.gbce_negatives >= 1, f"gbce_negatives={self.gbce_negatives!r} must be a positive integer")
+        need(is_num(self.gbce_t) and 0 <= self.gbce_t <= 1, f"gbce_t={self.gbce_t!r} must be a number in [0, 1] (0.75 published)")
         need(self.neg_sampling in SAMPLINGS, f"neg_sampling={self.neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
         need(self.neg_exclude in NEG_EXCLUDES, f"neg_exclude={self.neg_exclude!r} is not one of {', '.join(NEG_EXCLUDES)}")
         need(self.neg_exclude == "target" or self.loss == "bce", f"neg_exclude={self.neg_exclude!r} applies to loss='bce' only; leave it at 'target'")
