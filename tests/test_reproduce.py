@@ -22,7 +22,10 @@ def test_quick_reproduction_through_papermill(shared_data, tmp_path, monkeypatch
     monkeypatch.setenv("RODPO_DATA", str(shared_data))
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # one thread in the kernel: a busy machine cannot change how sums are split, so
         monkeypatch.setenv(v, "1")                   # the K = 1 sweep run below repeats the hard run to the last bit
-    table = reproduce(["scientific"], tmp_path, parameters=dict(quick=True), timeout=900, log=lambda *a: None)
+    lines = []
+    table = reproduce(["scientific"], tmp_path, parameters=dict(quick=True), timeout=900, log=lines.append)
+    done = [l for l in lines if re.match(r"scientific: \[\d/5\] \S+ +valid ndcg@10 0\.\d{4}  test ndcg@5 0\.\d{4} ", l)]
+    assert len(done) == 5 and done[-1].startswith("scientific: [5/5]") and "elapsed" in done[-1], lines  # one line per finished run, in order
     out = tmp_path / "scientific"
     for f in ("reproduce.ipynb", "summary.csv", "summary.json", "runs.csv", "sweep_K.csv", "parameters.json",
               "comparison.html", "false_negative_rate.html", "sweep_K.html", "expert_load.html"):
