@@ -42,7 +42,7 @@ class DPOConfig:
     ce_weight: float = 1.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run); 1.0 as in every arm of the regimes study
     anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
     control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
-    negatives: bool = False  # with control: the negatives-only control, the backbone's own loss with the sampler's negatives in place of its own draws (bce: the row's negative; sampled_softmax: added to its shared ones); no DPO term
+    negatives: bool = False  # with control: the negatives-only control, the backbone's own loss with the sampler's negatives in place of its own draws (bce: the row's negative; gbce: its k; sampled_softmax: added to its shared ones); no DPO term
     lr: float = 1e-4  # Adam learning rate
     batch_size: int = 128  # training rows per step
     max_epochs: int = 30  # upper bound on epochs; 30 with patience 3, as in the reproduction notebook (on Scientific at 20, one arm of 18 still selected its 18th epoch)
@@ -284,7 +284,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     stage1_cfg = torch.load(Path(cfg.stage1)/"best.pt", map_location="cpu", weights_only=False).get("train_config", {})
     objective = Objective.from_config(stage1_cfg, ds.n_items, counts)  # the backbone's own loss: the anchor, and the `continue` arm
     if cfg.negatives and objective.loss == "ce":
-        raise ValueError(f"the negatives-only control needs a backbone that samples negatives (bce or sampled_softmax); {cfg.stage1} was trained with full-softmax CE, which scores every item")
+        raise ValueError(f"the negatives-only control needs a backbone that samples negatives (bce, gbce or sampled_softmax); {cfg.stage1} was trained with full-softmax CE, which scores every item")
     t_cache = time.perf_counter()
     cache = not cfg.control and ds.n_interactions * mc.hidden * 4 <= REFERENCE_CACHE_BYTES  # the `continue` arm never runs the reference
     ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp) if cache else None

@@ -167,15 +167,11 @@ def _train(run: Run, dataset: str, out: str, threads: int, report=None) -> dict:
         ds, folder, t0 = _dataset(dataset), Path(out)/run.name, time.perf_counter()
         reused = (folder/"metrics.json").exists()
         log = lambda *a: say(run.name, (" ".join(map(str, a)).splitlines() or [""])[-1])
-        if run.kind == "reference":
-            tc, model = run.config
-            r = fit(ds, tc, SASRecConfig.for_dataset(ds, **model), folder, log=log)
-            valid, metric = r["valid"], tc.metric
-        else:
-            r = fit_dpo(ds, run.config[0], folder, log=log)
-            valid, metric = r["valid"], run.config[0].metric
+        if run.kind == "reference": r = fit(ds, run.config[0], SASRecConfig.for_dataset(ds, **run.config[1]), folder, log=log)
+        else: r = fit_dpo(ds, run.config[0], folder, log=log)
     finally: torch.set_num_threads(was)
-    return dict(name=run.name, kind=run.kind, metric=metric, valid=valid[metric], test_ndcg5=r["test"]["ndcg@5"], seconds=time.perf_counter() - t0,
+    metric = run.config[0].metric  # the run's own validation metric (TrainConfig or DPOConfig)
+    return dict(name=run.name, kind=run.kind, metric=metric, valid=r["valid"][metric], test_ndcg5=r["test"]["ndcg@5"], seconds=time.perf_counter() - t0,
                 reused=reused)
 
 def _clock(s: float) -> str:
@@ -268,26 +264,25 @@ def run_runs(cfg: ExperimentConfig, runs: list[Run], workers: int | None = 1, th
                 raise
     finally: progress.close()
 
-def run_experiment(cfg: ExperimentConfig, log=print, workers: int | None = 1, threads: int = 1, sweeps: dict | None = None) -> pd.DataFrame:
-    """Train what is missing (`plan`: references, arms and the `sweeps` {param: values} of topk_stochastic, each configuration once) in `workers`
-    processes (None: one per CPU core), each run on `threads` torch threads; return the per-run table (see `experiment_table`)."""
+def _run_plan(cfg: ExperimentConfig, runs: list[Run], index: dict, workers, threads, log):
+    "Record the experiment's configuration and sweep index in its folder, then train `runs`."
     out = Path(cfg.out_dir)
-    runs, index = plan(cfg, sweeps)  # every configuration is checked before anything trains
     out.mkdir(parents=True, exist_ok=True)
     _record_config(cfg, out)
     _record_sweeps(out, index)
     run_runs(cfg, runs, workers, threads, log)
-    return experiment_table(out)
+
+def run_experiment(cfg: ExperimentConfig, log=print, workers: int | None = 1, threads: int = 1, sweeps: dict | None = None) -> pd.DataFrame:
+    """Train what is missing (`plan`: references, arms and the `sweeps` {param: values} of topk_stochastic, each configuration once) in `workers`
+    processes (None: one per CPU core), each run on `threads` torch threads; return the per-run table (see `experiment_table`)."""
+    _run_plan(cfg, *plan(cfg, sweeps), workers, threads, log)  # every configuration is checked before anything trains
+    return experiment_table(cfg.out_dir)
 
 # %% ../nbs/11_experiment.ipynb #558f094a
 def run_sweep(cfg: ExperimentConfig, param: str, values, strategy: str = "topk_stochastic", log=print, workers: int | None = 1, threads: int = 1) -> pd.DataFrame:
     "One DPO run per value of `param` and seed (a point equal to an arm reuses it), in `workers` processes; returns `sweep_table`."
-    runs, index = plan(cfg, {param: values}, strategy, arms=False)
-    out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
-    _record_config(cfg, out)
-    _record_sweeps(out, index)
-    run_runs(cfg, runs, workers, threads, log)
-    return sweep_table(out, param, strategy)
+    _run_plan(cfg, *plan(cfg, {param: values}, strategy, arms=False), workers, threads, log)
+    return sweep_table(cfg.out_dir, param, strategy)
 
 def sweep_table(out_dir, param: str, strategy: str = "topk_stochastic") -> pd.DataFrame:
     "One row per finished sweep point: the value, seed, run folder, best validation metric, test metrics and mean false-negative rate (from `sweeps.json`, else the `sweep-*` folders)."

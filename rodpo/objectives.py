@@ -82,13 +82,15 @@ def sampled_softmax(h: torch.Tensor,  # (N, d) hidden states at the target posit
                     targets: torch.Tensor,  # (N,) target item ids
                     negatives: torch.Tensor,  # (n,) item ids shared by every row
                     log_q: torch.Tensor | None = None,  # (n_items+1,) log sampling probabilities for the logQ correction; None: no correction
+                    own: torch.Tensor | None = None,  # (N, m) further negatives per row (the negatives-only control), without the correction, which is for the shared draws
                    ) -> torch.Tensor:
-    "Per-row sampled-softmax loss (N,) over the target and the shared negatives; a negative equal to the row's target (an accidental hit) is left out."
+    "Per-row sampled-softmax loss (N,) over the target and the shared negatives (and each row's `own`); a shared negative equal to the row's target (an accidental hit) is left out."
     pos = (h * table[targets]).sum(-1)
     neg = h @ table[negatives].T
     if log_q is not None: pos, neg = pos - log_q[targets], neg - log_q[negatives]
     neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
-    return torch.logsumexp(torch.cat([pos[:, None], neg], 1), 1) - pos
+    extra = [] if own is None else [torch.einsum("nd,nmd->nm", h, table[own])]
+    return torch.logsumexp(torch.cat([pos[:, None], neg, *extra], 1), 1) - pos
 
 def bce(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
     "Per-row binary cross-entropy (N,) of the target (label 1) and one negative per row (N,) (label 0): -log sigmoid(s+) - log(1 - sigmoid(s-))."
@@ -168,11 +170,11 @@ class Objective:
                  negatives: torch.Tensor | None = None) -> torch.Tensor:
         """Mean loss over the rows of `h` (N, d) with targets (N,) in 1..n_items, scored against `table` (n_items+1, d); `seen`: see `negatives`.
         `negatives` (N, m): item ids given per row in place of the objective's own draws (the negatives-only control): bce scores each of them
-        as its row's negative (the mean over the m), sampled softmax adds them to its shared negatives (without the logQ correction, which is
-        for its own uniform or popularity draws); full CE already has every item, and has none to replace."""
+        as its row's negative (the mean over the m), gbce uses them as its k, sampled softmax adds them to its shared negatives (`own` of
+        `sampled_softmax`); full CE already has every item, and has none to replace."""
         h, table = h.float(), table.float()
         if self.loss == "ce":
-            if negatives is not None: raise ValueError("loss='ce' scores every item: it has no negatives to replace (the negatives-only control applies to bce and sampled_softmax)")
+            if negatives is not None: raise ValueError("loss='ce' scores every item: it has no negatives to replace (the negatives-only control applies to bce, gbce and sampled_softmax)")
             return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
         if self.loss == "gbce":
             neg = self.negatives(targets) if negatives is None else negatives
@@ -180,14 +182,7 @@ class Objective:
         if self.loss == "bce":
             if negatives is None: return bce(h, table, targets, self.negatives(targets, seen)).mean()
             return torch.stack([bce(h, table, targets, negatives[:, j]) for j in range(negatives.shape[1])], 1).mean(1).mean()
-        neg = self.negatives(targets, seen)
-        log_q = None if self.log_q is None else self.log_q.to(h.device)
-        if negatives is None: return sampled_softmax(h, table, targets, neg, log_q).mean()
-        pos = (h * table[targets]).sum(-1)
-        shared, own = h @ table[neg].T, torch.einsum("nd,nmd->nm", h, table[negatives])
-        if log_q is not None: pos, shared = pos - log_q[targets], shared - log_q[neg]
-        shared = shared.masked_fill(neg[None, :] == targets[:, None], float("-inf"))
-        return (torch.logsumexp(torch.cat([pos[:, None], shared, own], 1), 1) - pos).mean()
+        return sampled_softmax(h, table, targets, self.negatives(targets, seen), None if self.log_q is None else self.log_q.to(h.device), own=negatives).mean()
 
     def __repr__(self): return f"Objective({self.loss!r}" + (f", n_negatives={self.n_negatives}, logq={self.log_q is not None})" if self.loss == "sampled_softmax"
                                                           else f", gbce_negatives={self.gbce_negatives}, gbce_t={self.gbce_t})" if self.loss == "gbce" else ")")
