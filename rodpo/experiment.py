@@ -320,13 +320,16 @@ def sweep_figure(table: pd.DataFrame, param: str, metrics=("ndcg@5", "mrr@5"), r
 
 # %% ../nbs/11_experiment.ipynb #1611252f
 def experiment_table(out_dir) -> pd.DataFrame:
-    "One row per finished run: arm (the run folder's name without the seed: `reference`, `continue`, a strategy, or `<strategy>-beta<b>`), seed, test metrics, steps and mean false-negative rate."
+    """One row per finished run: arm (the run folder's name without the seed: `reference`, `continue`, a strategy, or `<strategy>-beta<b>`), seed, test metrics, steps and mean false-negative rate.
+    A folder with no finished run folder but a `runs.csv` (a committed experiment: its run folders keep only their per-user ranks, so that a new run of
+    the same job trains instead of reusing them) gives that table."""
     rows = []
     for f in sorted(Path(out_dir).glob("*-seed*/metrics.json")):
         if f.parent.name.startswith("sweep-"): continue
         m = json.loads(f.read_text())
         rows.append(dict(strategy=f.parent.name.rsplit("-seed", 1)[0], seed=m["seed"], run=f.parent.name, **{f"test_{k}": v for k, v in m["test"].items()},
                          steps=m.get("steps"), best_step=m.get("best_step"), false_negative_rate=m.get("mean_false_negative_rate")))
+    if not rows and (Path(out_dir)/"runs.csv").exists(): return pd.read_csv(Path(out_dir)/"runs.csv")
     return pd.DataFrame(rows)
 
 def _per_user(out_dir, arm, seeds, metric) -> np.ndarray:

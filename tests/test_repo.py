@@ -86,16 +86,17 @@ def test_benchmark_scripts_are_where_the_docs_say():
 
 
 def test_main_job_table_recomputes_from_committed_per_user_ranks(tmp_path):
-    "The committed main job's summary.csv follows from its committed files alone: each run's metrics.json and test_ranks.npz."
+    "The committed main job's summary.csv follows from its committed files alone: runs.csv and each run's test_ranks.npz (no metrics.json is committed, so that the README's main job trains on a fresh clone instead of reusing them)."
     import shutil
     from rodpo.experiment import summarize_experiment
     from rodpo.runs import load_ranks
     src = ROOT / "results" / "reproduce" / "scientific"
-    runs = sorted(p.parent for p in src.glob("*-seed*/metrics.json"))
+    runs = sorted(p.parent for p in src.glob("*-seed*/test_ranks.npz"))
     assert len(runs) == 36
-    for run in runs:  # only what is committed: no test_per_user.csv, no checkpoint
+    shutil.copy(src / "runs.csv", tmp_path / "runs.csv")
+    for run in runs:  # only what is committed: no metrics.json, no test_per_user.csv, no checkpoint
         (tmp_path / run.name).mkdir()
-        for f in ("metrics.json", "test_ranks.npz"): shutil.copy(run / f, tmp_path / run.name / f)
+        shutil.copy(run / "test_ranks.npz", tmp_path / run.name / "test_ranks.npz")
         users, ranks = load_ranks(run)
         assert len(users) == len(ranks) == len(set(users.tolist())) == 2_928 and ranks.min() >= 1  # every Scientific test user, once
     summary = summarize_experiment(tmp_path)

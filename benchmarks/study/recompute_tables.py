@@ -1,4 +1,5 @@
-"""Recompute a folder's comparison table from its committed files alone (each run's metrics.json and per-user test ranks, test_ranks.npz)
+"""Recompute a folder's comparison table from its committed files alone (each run's per-user test ranks, test_ranks.npz, and its metrics:
+the run folders' metrics.json, or the experiment's runs.csv where the run folders keep only their ranks)
 and check it against the committed table, to the last printed digit: an experiment folder's summary.csv (`summarize_experiment`: relative
 changes, paired bootstrap CIs, Holm-adjusted Wilcoxon p-values), or a study folder's regimes.csv (`regimes_table`).
 
