@@ -163,20 +163,24 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     def visit(rows, z):  # one chunk of the catalogue logits, padding column at -inf, as `policy.score` gives them
         neg[rows], ranks[rows] = sampler(z, tgt[rows], None if hist is None else hist[rows], generator,
                                          keys=None if keys is None else keys[rows], step=step, with_ranks=True)
-    fused = bool(weight) and objective.loss == "ce" and cfg.anchor == "deterministic" and not cfg.control  # the CE anchor is this same catalogue pass
+    ann = cfg.sampler.pool == "ann"
+    fused = bool(weight) and objective.loss == "ce" and cfg.anchor == "deterministic" and not cfg.control and not ann  # the CE anchor is this same catalogue pass
     chunk = chunk or chunk_rows(h.device, len(table))
-    if fused: ce = ChunkedSoftmaxCE.apply(h, table, tgt, chunk, visit, True)
+    recall = None  # with pool='ann': the pool's recall of the exact top-K, on the positions the sampler measures
+    if ann: neg, ranks, recall = sampler.from_embeddings(h, table, tgt, hist, generator, keys=keys, step=step, with_ranks=True)  # no catalogue pass
+    elif fused: ce = ChunkedSoftmaxCE.apply(h, table, tgt, chunk, visit, True)
     else:  # the sampler's pass alone: the same chunks of logits, without the softmax that only the fused anchor reads
         with torch.no_grad():
             for i in range(0, len(h), chunk):
                 z = h[i:i + chunk] @ table.T
                 z[:, 0] = float("-inf")
                 visit(slice(i, i + chunk), z)
+    pool = {} if recall is None else dict(pool_recall=recall, index_age=torch.tensor(sampler.index_age(step)))
     if cfg.control:  # the negatives-only control: the backbone's own loss with these negatives, no DPO term
         loss = anchored(_zero_loss(policy), negatives=neg) + aux_loss(policy)
         policy.train(was)
         z = torch.zeros(len(neg), device=neg.device)
-        return loss, dict(negatives=neg, ranks=ranks, weights=torch.zeros(neg.shape, device=neg.device), loss=z, margin=z)  # no DPO term: only the negatives' diagnostics are read
+        return loss, dict(negatives=neg, ranks=ranks, weights=torch.zeros(neg.shape, device=neg.device), loss=z, margin=z, **pool)  # no DPO term: only the negatives' diagnostics are read
     rh, rtab = rh.float(), ref_table.float()
     pol_pos, pol_neg = (h * table[tgt]).sum(-1), torch.einsum("nd,nmd->nm", h, table[neg])
     with torch.no_grad():
@@ -189,21 +193,30 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     policy.train(was)
     with torch.no_grad():
         diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form),
-                    ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach())
+                    ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach(), **pool)
     return loss, diag
 
 # %% ../nbs/10_dpo.ipynb #0b66f631
 def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
-    "One step's diagnostics from `dpo_step`'s per-position tensors `d` (None: this process had no positions), summed over processes."
-    sums = torch.zeros(9, dtype=torch.float64)
+    """One step's diagnostics from `dpo_step`'s per-position tensors `d` (None: this process had no positions), summed over processes.
+    Ranks of -1 were not measured (pool='ann' measures `rank_rows` positions a step): `negative_rank` is then the mean over the `ranked_negatives`
+    that were, and `pool_recall` the mean recall of the exact top-K over the same positions; `index_age`: steps since the item index was built."""
+    sums = torch.zeros(14, dtype=torch.float64)
     if d is not None:
         fn = futures.mask(pos_users, pos_index, d["negatives"]).cpu().double()
         w, r, lo, mg = (d[k].detach().cpu().double() for k in ("weights", "ranks", "loss", "margin"))
-        sums = torch.stack([lo.sum(), torch.tensor(lo.numel()), fn.sum(), torch.tensor(fn.numel()), (w * fn).sum(), w.sum(),
-                            r.sum(), mg.sum(), torch.tensor(mg.numel())]).double()
+        rec = d["pool_recall"].cpu().double() if "pool_recall" in d else torch.zeros(0, dtype=torch.float64)
+        rec, known = rec[rec.isfinite()], r >= 1
+        age = [float(d["index_age"]), 1.0] if "index_age" in d else [0.0, 0.0]
+        sums = torch.tensor([lo.sum(), lo.numel(), fn.sum(), fn.numel(), (w * fn).sum(), w.sum(), r[known].sum(), mg.sum(), mg.numel(),
+                             known.sum(), rec.sum(), rec.numel(), *age], dtype=torch.float64)
     s = all_sum(sums.to(dev)).cpu().tolist()
-    return dict(loss=round(s[0] / s[1], 5), false_negative_rate=round(s[2] / s[3], 5), false_negative_grad_share=round(s[4] / max(s[5], 1e-30), 5),
-                negative_rank=round(s[6] / s[3], 2), reward_margin=round(s[7] / s[8], 5))
+    out = dict(loss=round(s[0] / s[1], 5), false_negative_rate=round(s[2] / s[3], 5), false_negative_grad_share=round(s[4] / max(s[5], 1e-30), 5),
+               negative_rank=round(s[6] / s[9], 2) if s[9] else None, reward_margin=round(s[7] / s[8], 5))
+    if s[9] < s[3]: out["ranked_negatives"] = int(s[9])  # ranks measured on some positions only
+    if s[11]: out["pool_recall"] = round(s[10] / s[11], 5)
+    if s[13]: out["index_age"] = int(round(s[12] / s[13]))
+    return out
 
 # %% ../nbs/10_dpo.ipynb #cc7305ba
 def probe_users(ds: SeqDataset, n: int, seed: int) -> np.ndarray:
@@ -220,10 +233,12 @@ def probe(policy, ds: SeqDataset, users, sampler, cfg: DPOConfig, futures: Futur
     tgt = torch.as_tensor([int(ds.sequences[u][i]) for u, i in zip(users, t)], device=dev)
     was = policy.training; policy.eval()
     table = policy.item_table()
-    scores = policy.score(policy.last_hidden(x, table), table).float()
+    hidden = policy.last_hidden(x, table)
+    scores = policy.score(hidden, table).float()
     policy.train(was)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
-    neg = sampler(scores, tgt, x, gen)  # the sampler applies exclude_history itself
+    if cfg.sampler.pool == "ann": neg = sampler.from_embeddings(hidden, table, tgt, x, gen, step=step)  # the item index of this step, as training uses it
+    else: neg = sampler(scores, tgt, x, gen)  # the sampler applies exclude_history itself
     masked = _mask_excluded(scores, tgt, x if cfg.sampler.exclude_history else None)
     pool_scores, pool = topk_ordered(masked, min(K, ds.n_items - 1))
     ut, tt = torch.as_tensor(users), torch.as_tensor(t)
@@ -343,7 +358,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1; state["batch"] = b + 1
             diag = _step_diagnostics(d, futures, pos_users, pos_index, dev) if draws else {}
-            if cfg.negatives: diag = {k: diag[k] for k in ("false_negative_rate", "negative_rank")}  # no DPO loss, weights or margin
+            if cfg.negatives: diag = {k: v for k, v in diag.items() if k not in ("loss", "false_negative_grad_share", "reward_margin")}  # no DPO loss, weights or margin
             diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **(dict(anchor_loss=round(float(all_sum(loss.detach()) / n), 5), **diag) if cfg.control else  # no DPO term
                                                                             diag)))
             if (b + 1 == len(batches)) if cfg.eval_every is None else (state["step"] % cfg.eval_every == 0):
@@ -355,7 +370,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
                     if rank == 0: save_torch(dict(model=policy.state_dict(), model_config=mc.to_dict(), step=state["step"], valid=res), out/"best.pt")
                 else: state["bad"] += 1
                 log(f"step {state['step']:5d}  valid {cfg.metric} {res[cfg.metric]:.4f} (best {state['best']:.4f} @ {state['best_step']})"
-                    + ("" if not draws else f"  FN rate {diagnostics[-1]['false_negative_rate']:.4f}"))
+                    + ("" if not draws else f"  FN rate {diagnostics[-1]['false_negative_rate']:.4f}")
+                    + (f"  pool recall {diagnostics[-1]['pool_recall']:.3f}" if "pool_recall" in diagnostics[-1] else ""))
                 state["done"] = state["bad"] >= cfg.patience and state["step"] >= cfg.min_steps
                 checkpoint(); evals += 1
                 if state["done"]: break
@@ -366,9 +382,11 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     if rank == 0:
         valid_res, test_res = final_evaluation(out, ds, valid, dev)
         fnr = [d["false_negative_rate"] for d in diagnostics if "false_negative_rate" in d]
+        recall = [d["pool_recall"] for d in diagnostics if "pool_recall" in d]
         result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=cfg.beta, backbone=objective.loss,
                       anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
+                      **(dict(mean_pool_recall=float(np.mean(recall))) if recall else {}),
                       wall_s=round(state["wall"], 1), device=str(dev), **(dict(processes=n) if n > 1 else {}))
         save_json(result, out/"metrics.json")
     return broadcast(result)

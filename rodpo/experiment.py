@@ -91,14 +91,16 @@ class Run:
     config: tuple  # (TrainConfig, SASRecConfig overrides) of a reference, (DPOConfig,) of a DPO run
 
 _NEGATIVE_FIELDS = dict(random=("m",), popularity=("m", "alpha"), hard=("m",), topk_stochastic=("m", "K", "tau", "refresh"), dns=("m", "M"))
+_ANN_FIELDS = ("pool", "index_refresh", "candidates", "nlist", "nprobe", "rank_rows")  # of topk_stochastic with pool='ann'
 
 def _identity(c: DPOConfig) -> str:
     "What a DPO run computes, as text: the fields that matter (not `progress`, and of the sampler only its strategy's), `topk_stochastic` with K = m = 1 as `hard`."
     d = {k: v for k, v in asdict(c).items() if k not in ("progress", "sampler")}
     s = c.sampler
     if not c.control or c.negatives:
-        name = "hard" if s.strategy == "topk_stochastic" and s.K == s.m == 1 and s.refresh == 1 else s.strategy  # a pool of one: the top item, and the same draws
-        d["sampler"] = dict(strategy=name, exclude_history=s.exclude_history, **{k: getattr(s, k) for k in _NEGATIVE_FIELDS[name]})
+        name = "hard" if s.strategy == "topk_stochastic" and s.K == s.m == 1 and s.refresh == 1 and s.pool == "exact" else s.strategy  # a pool of one: the top item, and the same draws
+        fields = _NEGATIVE_FIELDS[name] + (_ANN_FIELDS if s.pool == "ann" else ())
+        d["sampler"] = dict(strategy=name, exclude_history=s.exclude_history, **{k: getattr(s, k) for k in fields})
     return json.dumps(d, sort_keys=True)
 
 def _sweep_configs(cfg: ExperimentConfig, param: str, values, strategy: str) -> list:

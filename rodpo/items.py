@@ -108,6 +108,6 @@ class ItemEncoder(nn.Module):
         vecs = [v[1:] for v in self.modality_vectors().values()]  # padding row excluded from fusion, routing and load statistics
         if self.cfg.fusion == "concat": table = self.fuse(self.fuse_norm(torch.cat(vecs, -1)))
         else:
-            table = torch.stack(vecs).sum(0)
+            table = vecs[0] if len(vecs) == 1 else torch.stack(vecs).sum(0)  # one modality: its vectors as they are (summing a stack of one copies the catalogue twice)
             if self.cfg.fusion != "sum": table = table + self.fuse(self.fuse_norm(torch.cat(vecs, -1)))  # experts refine the sum
         return torch.cat([table.new_zeros(1, self.hidden), self.norm(table)])  # row 0 stays the padding vector

@@ -15,10 +15,12 @@ import torch
 from .metrics import topk_ordered
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'SamplerConfig', 'NegativeSampler', 'false_negative_mask', 'future_items', 'negative_ranks']
+__all__ = ['STRATEGIES', 'POOLS', 'SamplerConfig', 'ItemIndex', 'NegativeSampler', 'false_negative_mask', 'future_items',
+           'negative_ranks']
 
 # %% ../nbs/09_negatives.ipynb #3c73f738
 STRATEGIES = ("random", "popularity", "hard", "topk_stochastic", "dns")
+POOLS = ("exact", "ann")  # where topk_stochastic takes its pool from
 
 @dataclass
 class SamplerConfig:
@@ -31,6 +33,12 @@ class SamplerConfig:
     M: int = 32  # uniform candidates per negative for dns
     exclude_history: bool = False  # never sample the user's history items
     refresh: int = 1  # topk_stochastic: steps a position's candidate pool is kept (1 = recomputed every step)
+    pool: str = "exact"  # topk_stochastic: 'exact' (the pool from every position's scores over the whole catalogue) or 'ann' (from the `candidates` items an approximate inner-product index retrieves, scored exactly: no catalogue pass)
+    index_refresh: int = 100  # pool='ann': steps between index rebuilds from the policy's current item embeddings (ANCE rebuilds every 10k steps)
+    candidates: int = 200  # pool='ann': items retrieved per position (K', at least K); the pool is the best K allowed ones among them
+    nlist: int | None = None  # pool='ann': k-means cells of the index; None: about sqrt(items), at most items / 39
+    nprobe: int = 16  # pool='ann': cells searched per position (more: higher recall, slower search)
+    rank_rows: int = 16  # pool='ann': positions per step whose negatives' ranks and the pool's recall of the exact top-K are measured by a catalogue pass (the diagnostics are estimates on these)
 
     def __post_init__(self):
         def need(ok, msg):
@@ -45,6 +53,13 @@ class SamplerConfig:
         need(is_int(self.M) and self.M >= self.m, f"M={self.M!r} must be an integer >= m={self.m}")
         need(isinstance(self.exclude_history, bool), f"exclude_history={self.exclude_history!r} must be True or False")
         need(is_int(self.refresh) and self.refresh >= 1, f"refresh={self.refresh!r} must be a positive integer (steps)")
+        need(self.pool in POOLS, f"pool={self.pool!r} is not one of {POOLS}")
+        need(self.pool == "exact" or self.strategy == "topk_stochastic", f"pool={self.pool!r} is a topk_stochastic option; strategy {self.strategy!r} needs pool='exact'")
+        need(is_int(self.index_refresh) and self.index_refresh >= 1, f"index_refresh={self.index_refresh!r} must be a positive integer (steps)")
+        need(is_int(self.candidates) and (self.candidates >= self.K or self.pool == "exact"), f"candidates={self.candidates!r} must be an integer >= K={self.K} (the pool is taken from them)")
+        need(self.nlist is None or (is_int(self.nlist) and self.nlist >= 1), f"nlist={self.nlist!r} must be a positive integer, or None (about sqrt(items))")
+        need(is_int(self.nprobe) and self.nprobe >= 1, f"nprobe={self.nprobe!r} must be a positive integer")
+        need(is_int(self.rank_rows) and self.rank_rows >= 0, f"rank_rows={self.rank_rows!r} must be an integer >= 0 (0: no rank or recall estimate)")
 
 # %% ../nbs/09_negatives.ipynb #9a217c1c
 def _mask_excluded(scores, targets, history):
@@ -97,11 +112,41 @@ def _sample_rows(weights, m, generator):
     "m distinct column indices per row, drawn without replacement proportionally to `weights` (N, C)."
     return torch.multinomial(weights, m, replacement=False, generator=generator)
 
+class ItemIndex:
+    """An approximate inner-product index of the items 1..n of `table` (n+1, d) (row 0 is padding), built from a copy of it:
+    faiss IVF-Flat, whose k-means cells (`nlist`, trained with `seed` on at most 64 items a cell) partition the items;
+    a query scores the items of its `nprobe` nearest cells exactly. Uses as many threads as torch."""
+    def __init__(self, table: torch.Tensor, nlist: int | None = None, nprobe: int = 16, seed: int = 0):
+        try: import faiss
+        except ImportError: raise ImportError("pool='ann' needs faiss: pip install faiss-cpu (installed with rodpo)") from None
+        self.table = table.detach().float().cpu().contiguous()  # the embeddings the index holds, as they were at the build
+        x = self.table[1:].numpy()
+        n, d = x.shape
+        self.nlist = nlist or max(1, min(round(math.sqrt(n)), n // 39))  # faiss wants at least 39 training items a cell
+        if self.nlist > n: raise ValueError(f"nlist={self.nlist} cells for {n} items: choose nlist <= {n}")
+        faiss.omp_set_num_threads(torch.get_num_threads())
+        self.quantizer = faiss.IndexFlatIP(d)
+        self.index = faiss.IndexIVFFlat(self.quantizer, d, self.nlist, faiss.METRIC_INNER_PRODUCT)
+        self.index.cp.seed = seed
+        self.index.cp.min_points_per_centroid = 1  # no warning where a small catalogue has fewer than 39 items a cell
+        train = x if n <= 64 * self.nlist else x[np.sort(np.random.default_rng(seed).choice(n, 64 * self.nlist, replace=False))]
+        self.index.train(train)
+        self.index.add_with_ids(x, np.arange(1, n + 1, dtype=np.int64))
+        self.index.nprobe = min(nprobe, self.nlist)
+
+    def search(self, queries: torch.Tensor, k: int) -> torch.Tensor:
+        "(N, k) item ids of the `k` best items by inner product with each of `queries` (N, d) in the searched cells, on the queries' device; -1 where the cells hold fewer."
+        import faiss
+        faiss.omp_set_num_threads(torch.get_num_threads())
+        ids = self.index.search(queries.detach().float().cpu().contiguous().numpy(), k)[1]
+        return torch.from_numpy(ids).to(queries.device)
+
 class NegativeSampler:
     "Draws m negatives per position with the configured strategy; `item_counts` (n_items+1,) are training frequencies."
     def __init__(self, cfg: SamplerConfig, n_items: int, item_counts=None, n_keys: int | None = None):
         self.cfg, self.n_items, self.n_keys = cfg, n_items, n_keys
         self.pools = self.pool_step = None  # per-position pool cache (topk_stochastic with refresh > 1)
+        self.index = self.index_step = None  # pool='ann': the item index and the step it was built at
         if cfg.strategy == "popularity":
             if item_counts is None: raise ValueError("the popularity strategy needs item_counts (training frequency per item)")
             w = torch.as_tensor(item_counts, dtype=torch.float64).clamp_min(0) ** cfg.alpha
@@ -125,10 +170,65 @@ class NegativeSampler:
         return self.pools[keys], None
 
     def state_dict(self) -> dict:
-        return dict(pools=self.pools, pool_step=self.pool_step)
+        "The pool cache, and with pool='ann' the embeddings the index was built from and its step: `load_state_dict` rebuilds the same index."
+        return dict(pools=self.pools, pool_step=self.pool_step, **({} if self.index is None else dict(index_table=self.index.table, index_step=self.index_step)))
 
     def load_state_dict(self, d: dict):
         self.pools, self.pool_step = d["pools"], d["pool_step"]
+        if d.get("index_table") is not None: self._build(d["index_table"], d["index_step"])
+
+    def _build(self, table, step):
+        c = self.cfg
+        self.index, self.index_step = ItemIndex(table, c.nlist, c.nprobe, seed=step), step  # seeded by the step: a rebuild after a resume is the same index
+
+    def index_age(self, step: int) -> int:
+        "Steps since the index was built (pool='ann')."
+        return step - self.index_step
+
+    @torch.no_grad()
+    def from_embeddings(self, h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, history: torch.Tensor | None = None,
+                        generator: torch.Generator | None = None, keys: torch.Tensor | None = None, step: int | None = None, with_ranks: bool = False):
+        """pool='ann': negatives (N, m) for positions of hidden states `h` (N, d) scoring items by `h @ table.T` (`table` (n_items+1, d)), without
+        the catalogue pass: each position's pool is the best K allowed items (higher score, then lower id) among the `candidates` that the item
+        index retrieves, scored exactly with the current `table`. The index is rebuilt from `table` when `index_refresh` steps old (the first call
+        builds it); `refresh`, `keys` and `tau` act as in `__call__`. A position with fewer than K allowed items retrieved takes its pool from a
+        catalogue pass. With `with_ranks`, also the negatives' `negative_ranks` (N, m) and the share of the exact top-K in each pool (N,),
+        measured on `rank_rows` evenly spaced positions by a catalogue pass (-1 and NaN at the others)."""
+        c = self.cfg
+        if c.pool != "ann": raise ValueError(f"from_embeddings draws from an item index: it needs pool='ann' (this sampler has pool={c.pool!r}); call the sampler with the scores instead")
+        if step is None: raise ValueError("pool='ann' needs the step: the index is rebuilt every index_refresh steps")
+        h, table = h.detach().float(), table.detach().float()
+        if self.index is None or step - self.index_step >= c.index_refresh: self._build(table, step)
+        hist = history if c.exclude_history else None
+        def scores(rows):  # catalogue logits of some positions, padding column at -inf
+            z = h[rows] @ table.T
+            z[:, 0] = float("-inf")
+            return z
+        def top(rows, width):
+            hr, tr = h[rows], targets[rows]
+            cand = self.index.search(hr, min(c.candidates, self.n_items)).sort(1).values  # by id: topk_ordered's lower column is the lower id
+            s = torch.einsum("nd,nkd->nk", hr, table[cand.clamp_min(0)])
+            out = (cand <= 0) | (cand == tr[:, None])
+            if hist is not None: out |= (cand[:, :, None] == hist[rows][:, None, :]).any(-1)
+            ps, col = topk_ordered(s.masked_fill(out, float("-inf")), width)
+            pool = cand.gather(1, col)
+            short = ~torch.isfinite(ps[:, -1])  # fewer than `width` allowed items retrieved
+            if short.any():
+                r = torch.arange(len(hr), device=h.device)[short]
+                pool[r] = _top_allowed(hr[r] @ table.T, tr[r], None if hist is None else hist[rows][r], width)[0]
+            return pool, None
+        pool, _ = self._pool(top, len(h), h.device, keys, step)
+        w = torch.ones(pool.shape, device=h.device) if c.tau is None else torch.softmax(torch.einsum("nd,nkd->nk", h, table[pool]) / c.tau, dim=1)
+        neg = pool.gather(1, _sample_rows(w, c.m, generator))
+        if not with_ranks: return neg
+        ranks, recall = torch.full_like(neg, -1), torch.full((len(h),), float("nan"), device=h.device)
+        if c.rank_rows:
+            r = torch.linspace(0, len(h) - 1, min(c.rank_rows, len(h)), device=h.device).round().long().unique()
+            z = scores(r)
+            ranks[r] = negative_ranks(z, neg[r])
+            exact = _top_allowed(z, targets[r], None if hist is None else hist[r], pool.shape[1])[0]
+            recall[r] = (pool[r][:, :, None] == exact[:, None, :]).any(-1).float().mean(1)
+        return neg, ranks, recall
 
     @torch.no_grad()
     def __call__(self, scores: torch.Tensor, targets: torch.Tensor, history: torch.Tensor | None = None,
@@ -136,6 +236,7 @@ class NegativeSampler:
         """Negative item ids (N, m) for policy `scores` (N, n_items+1), `targets` (N,) and `history` (N, L) item ids; `keys` (N,) name the positions for pool reuse.
         With `with_ranks`, also their `negative_ranks` in `scores`: for `hard` and `topk_stochastic` read off the top list the negatives came from, without another catalogue pass."""
         c = self.cfg
+        if c.pool == "ann": raise ValueError("a sampler with pool='ann' draws from the item embeddings: call from_embeddings(h, table, ...)")
         hist = history if c.exclude_history else None
         scores = scores.float()
         banned = targets[:, None] if hist is None else torch.cat([targets[:, None], hist], 1)

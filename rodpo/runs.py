@@ -75,15 +75,19 @@ def load_checkpoint(path, map_location="cpu") -> SASRec:
     model.load_state_dict(ck["model"])
     return model.to(map_location)
 
-_ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True, neg_exclude="target", negatives=False, gbce_negatives=256, gbce_t=0.75)  # configuration fields added after runs were saved, with the value those runs had
+_ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True, neg_exclude="target", negatives=False, gbce_negatives=256, gbce_t=0.75,
+              pool="exact", index_refresh=100, candidates=200, nlist=None, nprobe=16, rank_rows=16)  # configuration fields added after runs were saved, with the value those runs had
 
 def _comparable(config: dict) -> dict:
+    def strip(part):  # a configuration section and the sections inside it (a DPO run's sampler)
+        part.pop("progress", None)  # display-only fields may differ
+        for k, v in _ADDED.items():
+            if part.get(k, v) == v: part.pop(k, None)
+        for sub in part.values():
+            if isinstance(sub, dict): strip(sub)
     c = json.loads(json.dumps(config))
     for part in c.values():
-        if isinstance(part, dict):
-            part.pop("progress", None)  # display-only fields may differ
-            for k, v in _ADDED.items():
-                if part.get(k, v) == v: part.pop(k, None)
+        if isinstance(part, dict): strip(part)
     return c
 
 class RunFolderError(OSError):

@@ -223,3 +223,24 @@ def test_negatives_only_control(setup, tmp_path):
     with pytest.raises(ValueError, match="needs control=True"): DPOConfig("x", negatives=True)
     with pytest.raises(ValueError, match="full-softmax CE"):
         fit_dpo(small, DPOConfig(str(ce_ref), control=True, negatives=True, max_epochs=1, progress=False), tmp_path / "ce", log=quiet)
+
+
+def test_ann_pool_resumes_exactly_and_reports_its_recall(setup, tmp_path):
+    # pool='ann' with a coarse index (2 of its cells searched, 20 items retrieved) rebuilt every 4 steps: the pause at step 6 falls between
+    # rebuilds, so the resumed run must rebuild the index of step 4 from the saved embeddings, not one of the current policy
+    small, ref = setup
+    cfg = DPOConfig(str(ref), sampler=SamplerConfig("topk_stochastic", m=2, K=10, pool="ann", candidates=20, nprobe=2, index_refresh=4, rank_rows=16),
+                    max_epochs=1, eval_every=3, patience=50, progress=False)
+    assert fit_dpo(small, cfg, tmp_path / "a", log=quiet, stop_after=2) is None
+    a = fit_dpo(small, cfg, tmp_path / "a", log=quiet)
+    b = fit_dpo(small, cfg, tmp_path / "b", log=quiet)
+    for f in ("diagnostics.json", "probes.json"):
+        assert json.loads((tmp_path / "a" / f).read_text()) == json.loads((tmp_path / "b" / f).read_text())
+    assert a["test"] == b["test"] and a["steps"] == b["steps"]
+    d = json.loads((tmp_path / "b/diagnostics.json").read_text())
+    assert [s["index_age"] for s in d[:9]] == [0, 1, 2, 3, 0, 1, 2, 3, 0]  # rebuilt at steps 0, 4, 8 (step numbers count from 0 in the sampler)
+    assert all(0 <= s["pool_recall"] <= 1 and s["ranked_negatives"] == 2 * 16 for s in d)
+    assert min(s["pool_recall"] for s in d) < 1  # a coarse index misses some of the exact top-K
+    assert b["mean_pool_recall"] == pytest.approx(np.mean([s["pool_recall"] for s in d]))
+    probes = json.loads((tmp_path / "b/probes.json").read_text())
+    assert len(probes["records"]) >= 2 and all(0 not in neg for r in probes["records"] for neg in r["negatives"])

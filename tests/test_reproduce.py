@@ -172,4 +172,4 @@ def test_notebook_defaults_are_the_library_defaults():
          for n in ast.parse(cell.source).body if isinstance(n, (ast.Assign, ast.AnnAssign))}
     d, s = DPOConfig("unused"), SamplerConfig()
     assert (p["beta"], p["ce_weight"], p["lr"], p["patience"], p["dpo_epochs"], p["form"]) == (d.beta, d.ce_weight, d.lr, d.patience, d.max_epochs, d.form)
-    assert (p["m"], p["K"]) == (s.m, s.K) and d.keep_reference is False and (d.beta, d.ce_weight) == (1.0, 1.0)
+    assert (p["m"], p["K"], p["pool"], p["index_refresh"]) == (s.m, s.K, s.pool, s.index_refresh) and d.keep_reference is False and (d.beta, d.ce_weight) == (1.0, 1.0)

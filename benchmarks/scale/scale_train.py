@@ -1,8 +1,9 @@
 """Training where the full softmax no longer fits: stage-1 epochs (full-softmax CE against sampled softmax) and DPO steps
-(`topk_stochastic`, whose pool needs every position's catalogue scores) on synthetic catalogues of 100k and 1M items.
+(`topk_stochastic`, whose exact pool needs every position's catalogue scores, and its approximate pool) on synthetic catalogues of 100k and 1M items.
 
     python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
-                                     [--mmap_thresholds 0,65536] [--vary sampled_softmax]
+                                     [--mmap_thresholds 0,65536] [--vary sampled_softmax] [--index_refresh 100]
+                                     [--dpo_batches 128]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
 hidden 64, 2 blocks, random initial weights (a step's time and memory do not depend on training). For each (catalogue size, task):
@@ -10,7 +11,13 @@ hidden 64, 2 blocks, random initial weights (a step's time and memory do not dep
 - `ce`: a stage-1 step with the full-softmax cross-entropy (`rodpo.objectives.ChunkedSoftmaxCE`, catalogue logits 256 rows at a time);
 - `sampled_softmax`: a stage-1 step with 100 uniform negatives shared by the batch (logQ-corrected);
 - `dpo_topk_stochastic`: a DPO step as `rodpo.dpo.fit_dpo` takes it (policy and reference, K = 50, beta 1, the sampled-softmax anchor
-  with dropout; the reference run every step), at the DPO batch size (128).
+  with dropout; the reference run every step), at each of `--dpo_batches` (rows a step; 128 is the DPO default, 256 the stage-1 one, with
+  as many steps an epoch as the sampled-softmax epoch);
+- `dpo_topk_stochastic_ann`: the same with `pool='ann'` (`rodpo.negatives.ItemIndex`, default cells and probes, 200 candidates, rebuilt
+  every `--index_refresh` steps). The index is built in the untimed warm-up step; its build is timed once more on its own, and the epoch
+  time adds one build per `--index_refresh` steps. `pool_recall` is the mean share of the exact top-50 in the pools (the sampler's
+  estimate on `rank_rows` positions a step); the model has random initial weights, whose embeddings an inner-product index separates
+  worse than trained ones.
 
 Each runs in its own process (its peak RSS is its own) and trains `--steps` steps after one untimed warm-up step; the epoch time is
 the mean step time times the steps of an epoch ("extrapolated"). Tasks named in `--full` instead train one whole epoch (timed as it
@@ -28,7 +35,7 @@ import argparse, copy, json, os, platform, resource, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: benchmarks/<group>/<name>.py)
-TASKS = ("ce", "sampled_softmax", "dpo_topk_stochastic")
+TASKS = ("ce", "sampled_softmax", "dpo_topk_stochastic", "dpo_topk_stochastic_ann")
 
 
 def rss_mb() -> float:
@@ -53,19 +60,24 @@ def one(a) -> dict:
     model = SASRec(SASRecConfig(n_items=a.n_items, hidden=64)).train()
     dpo = a.task.startswith("dpo")
     objective = Objective("ce" if a.task == "ce" else "sampled_softmax", a.n_items, n_negatives=100)
-    batches = TrainBatches(ds.sequences, 50, 128 if dpo else 256, seed=0)
+    batches = TrainBatches(ds.sequences, 50, a.batch if dpo else 256, seed=0)
     per = batches.n_targets / len(batches)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if dpo:
         reference = copy.deepcopy(model).eval()
         for p in reference.parameters(): p.requires_grad_(False)
         with torch.no_grad(): ref_table = reference.item_table()
-        cfg = DPOConfig(stage1="(synthetic)", beta=1.0, ce_weight=1.0, batch_size=128, sampler=SamplerConfig(strategy="topk_stochastic", K=50, m=1))
+        ann = dict(pool="ann", index_refresh=a.index_refresh) if a.task.endswith("_ann") else {}
+        cfg = DPOConfig(stage1="(synthetic)", beta=1.0, ce_weight=1.0, batch_size=a.batch, sampler=SamplerConfig(strategy="topk_stochastic", K=50, m=1, **ann))
         sampler = NegativeSampler(cfg.sampler, a.n_items, item_counts(ds.sequences, a.n_items))
         gen = torch.Generator().manual_seed(0)
-        loss_of = lambda x, y: dpo_step(model, reference, ref_table, sampler, cfg, x, y, gen, objective=objective)[0]
+        recall = []
+        def loss_of(x, y, step):
+            loss, d = dpo_step(model, reference, ref_table, sampler, cfg, x, y, gen, step=step, objective=objective)
+            if "pool_recall" in d: recall.extend(d["pool_recall"][d["pool_recall"].isfinite()].tolist())
+            return loss
     else:
-        loss_of = lambda x, y: stage1_loss(model, x, y, per, objective=objective)
+        loss_of = lambda x, y, step: stage1_loss(model, x, y, per, objective=objective)
     valid = eval_set(ds, "valid", 50)
     pick = torch.randperm(len(valid.targets), generator=torch.Generator().manual_seed(1))[:a.eval_users]
     valid = EvalSet(valid.histories[pick], valid.targets[pick], valid.users[pick])
@@ -77,15 +89,23 @@ def one(a) -> dict:
     for i, (x, y) in enumerate(batches.epoch(0)):
         if i == n: break
         t = time.perf_counter()
-        loss = loss_of(x, y)
+        loss = loss_of(x, y, i)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         times.append(time.perf_counter() - t)
     step_s = float(np.mean(times[1:])) if len(times) > 1 else times[0]
     after = evaluate(model, valid)[0] if full else None
+    build = {}
+    if dpo and sampler.cfg.pool == "ann":  # one more index build, timed on its own; an epoch has one per index_refresh steps
+        from rodpo.negatives import ItemIndex
+        t = time.perf_counter()
+        with torch.no_grad(): index = ItemIndex(model.item_table(), sampler.cfg.nlist, sampler.cfg.nprobe)
+        build = dict(index_build_s=round(time.perf_counter() - t, 2), index_refresh=sampler.cfg.index_refresh, nlist=index.nlist,
+                     nprobe=index.index.nprobe, candidates=sampler.cfg.candidates, pool_recall=round(float(np.mean(recall)), 4), recall_positions=len(recall))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row = dict(n_items=a.n_items, users=a.users, interactions=ds.n_interactions, task=a.task, batch=batches.batch_size,
                steps_per_epoch=len(batches), steps_timed=len(times) - (0 if full else 1), step_s=round(step_s, 4),
-               epoch_s=round(sum(times) if full else step_s * len(batches), 1), epoch="measured" if full else "extrapolated",
+               epoch_s=round((sum(times) if full else step_s * len(batches)) + build.get("index_build_s", 0) * -(-len(batches) // build.get("index_refresh", 1)), 1),
+               epoch="measured" if full else "extrapolated", **build,
                peak_rss_mb=round(peak, 1), rss_before_training_mb=round(base, 1), data_s=round(data_s, 1))
     if full:
         row.update(eval_users=len(valid.targets), **{f"valid_{k}_{w}": round(r[k], 4) for w, r in (("before", before), ("after", after))
@@ -100,6 +120,15 @@ def markdown(out) -> str:
         q = f"{r['valid_ndcg@10_before']:.4f} -> {r['valid_ndcg@10_after']:.4f} ({r['eval_users']:,} users)" if "eval_users" in r else ""
         lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default", r["batch"], r["steps_per_epoch"], r["step_s"],
                                                         f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
+    ann = [r for r in out["rows"] if "index_build_s" in r]
+    if ann:
+        lines += ["", "Approximate pool (`pool='ann'`): index build, rebuilds per epoch and the pools' recall of the exact top-50 (random initial weights)", "",
+                  "| items | batch | cells | probes | candidates | build s | rebuild every | builds/epoch | recall@50 (positions) |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['n_items']:,} | {r['batch']} | {r['nlist']} | {r['nprobe']} | {r['candidates']} | {r['index_build_s']} | {r['index_refresh']} | "
+                  f"{-(-r['steps_per_epoch'] // r['index_refresh'])} | {r['pool_recall']} ({r['recall_positions']:,}) |" for r in ann]
+    if out.get("epoch_ratio_to_sampled_softmax"):
+        lines += ["", "DPO epoch / sampled-softmax stage-1 epoch (same run): " + "; ".join(
+            f"{int(n):,} items: " + ", ".join(f"{t} {v}x" for t, v in d.items()) for n, d in out["epoch_ratio_to_sampled_softmax"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -112,6 +141,9 @@ def main(argv=None):
     p.add_argument("--full", default="sampled_softmax", help="tasks that train a whole epoch (timed as it ran) and are evaluated")
     p.add_argument("--eval_users", type=int, default=2000, help="validation users ranked before and after a whole epoch")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--index_refresh", type=int, default=100, help="dpo_topk_stochastic_ann: steps between index rebuilds")
+    p.add_argument("--dpo_batches", default="128", help="batch sizes the DPO tasks run at (each its own row)")
+    p.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
     p.add_argument("--mmap_thresholds", default="0,65536", help="MALLOC_MMAP_THRESHOLD_ values in bytes (0 = glibc's adaptive default); every task runs under the first")
     p.add_argument("--vary", default="sampled_softmax", help="tasks that also run under the other --mmap_thresholds")
     p.add_argument("--out", default=str(ROOT/"results"/"benchmarks"/"scale_train"))
@@ -127,23 +159,29 @@ def main(argv=None):
     if any(t < 0 for t in thresholds): p.error(f"--mmap_thresholds {a.mmap_thresholds}: bytes >= 0 (0 = glibc's default)")
     rows = []
     for n in map(int, a.sizes.split(",")):
-        for task, mmap in ((t, m) for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])):
+        for task, mmap, batch in ((t, m, b) for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
+                                  for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])):
             env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
             env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}))
             cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
-                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads)]
+                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch)]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
-                raise RuntimeError(f"{n:,} items, {task} failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+                raise RuntimeError(f"{n:,} items, {task} (batch {batch}) failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
             rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads,
+    out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads, index_refresh=a.index_refresh, dpo_batches=a.dpo_batches,
                                                             mmap_thresholds=thresholds, vary=a.vary),
                machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg()), rows=rows)
+    out["epoch_ratio_to_sampled_softmax"] = {}
+    for n in sorted({r["n_items"] for r in rows}):
+        first = {f"{r['task']} (batch {r['batch']})": r for r in rows if r["n_items"] == n and r["mmap_threshold"] == thresholds[0]}
+        ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
+        if ss: out["epoch_ratio_to_sampled_softmax"][str(n)] = {t: round(r["epoch_s"] / ss[0]["epoch_s"], 2) for t, r in first.items() if t.startswith("dpo")}
     big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
     if big:
-        out["peak_rss_mb_at_1m"] = {r["task"]: r["peak_rss_mb"] for r in big}
+        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']})": r["peak_rss_mb"] for r in big}
         out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")

@@ -1,0 +1,76 @@
+"""The approximate pool against the exact one on real data: test metrics paired over users and seeds, the pools' recall of the exact
+top-50 by the index's age, the false-negative rate and the DPO wall time, from an experiment folder with a `pool` sweep.
+
+    python benchmarks/scale/ann_pool_quality.py results/ann_pool/beauty [results/ann_pool/toys ...]
+
+The folder is what `rodpo-experiment --strategies topk_stochastic --sweep 'pool="exact","ann"' --sweep_only` writes (its `sweeps.json`
+names the run of each pool and seed). Per-user test values come from each run's `test_ranks.npz`; `rodpo.experiment.paired_comparison`
+gives the relative change of ann against exact with its paired bootstrap 95% CI and the Wilcoxon p-value. Recall comes from the runs'
+`diagnostics.json` (`pool_recall`: the share of the exact top-K in the pools, measured each step on `rank_rows` positions), grouped by
+`index_age` (steps since the index was built). Writes ann_vs_exact.json and ann_vs_exact.md in each folder and prints the JSON.
+"""
+from __future__ import annotations
+import json, sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from rodpo.experiment import paired_comparison, format_change, format_p
+from rodpo.metrics import metrics_from_ranks
+from rodpo.runs import load_ranks
+
+AGES = ((0, 9), (10, 49), (50, 99), (100, 999), (1000, 10**9))
+
+
+def one(folder: Path) -> dict:
+    points = json.loads((folder/"sweeps.json").read_text()).get("topk_stochastic pool")
+    if not points: raise SystemExit(f"{folder}: sweeps.json has no 'topk_stochastic pool' sweep; run rodpo-experiment with --sweep 'pool=\"exact\",\"ann\"'")
+    runs = {}
+    for pool, seed, name in points:
+        if not (folder/name/"metrics.json").exists(): raise SystemExit(f"{folder/name}: not finished (no metrics.json); run the experiment again to finish it")
+        runs.setdefault(pool, {})[seed] = folder/name
+    seeds = sorted(set(runs["exact"]) & set(runs["ann"]))
+    per_user = lambda pool, k: np.stack([metrics_from_ranks(load_ranks(runs[pool][s])[1])[k].to_numpy() for s in seeds])
+    out = dict(folder=str(folder.relative_to(ROOT) if folder.is_absolute() and folder.is_relative_to(ROOT) else folder), seeds=seeds, comparison={})
+    for k in ("ndcg@5", "mrr@5", "ndcg@10"):
+        r = paired_comparison(per_user("ann", k), per_user("exact", k))
+        out["comparison"][k] = dict(exact=round(r["base_mean"], 5), ann=round(r["mean"], 5), change=format_change(type("R", (), r)), p=format_p(r["p"]),
+                                    **{x: float(r[x]) for x in ("rel_change", "ci_low", "ci_high", "p", "mde")})
+    metrics = {pool: [json.loads((runs[pool][s]/"metrics.json").read_text()) for s in seeds] for pool in runs}
+    diag = [d for s in seeds for d in json.loads((runs["ann"][s]/"diagnostics.json").read_text()) if "pool_recall" in d]
+    by_age = {}
+    for lo, hi in AGES:
+        v = [d["pool_recall"] for d in diag if lo <= d["index_age"] <= hi]
+        if v: by_age[f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"] = dict(mean=round(float(np.mean(v)), 4), min=round(float(np.min(v)), 4), steps=len(v))
+    cfg = json.loads((runs["ann"][seeds[0]]/"config.json").read_text())["dpo"]["sampler"]
+    out.update(sampler=cfg, pool_recall=round(float(np.mean([d["pool_recall"] for d in diag])), 4), pool_recall_by_index_age=by_age,
+               false_negative_rate={pool: round(float(np.mean([m["mean_false_negative_rate"] for m in metrics[pool]])), 5) for pool in metrics},
+               dpo_wall_s={pool: [m["wall_s"] for m in metrics[pool]] for pool in metrics},
+               steps={pool: [m["steps"] for m in metrics[pool]] for pool in metrics})
+    md = [f"# Approximate against exact pool: {out['folder']}", "",
+          f"`python benchmarks/scale/ann_pool_quality.py {out['folder']}`; topk_stochastic DPO, seeds {seeds}; index: {cfg['candidates']} candidates, "
+          f"{cfg['nprobe']} cells searched, rebuilt every {cfg['index_refresh']} steps", "",
+          "| test metric | exact | ann | ann vs exact [95% CI] | Wilcoxon p |", "|---|---|---|---|---|"]
+    md += [f"| {k} | {c['exact']:.5f} | {c['ann']:.5f} | {c['change']} | {c['p']} |" for k, c in out["comparison"].items()]
+    md += ["", f"Recall of the exact top-{json.loads((runs['ann'][seeds[0]]/'config.json').read_text())['dpo']['sampler']['K']} in the pools: "
+           f"{out['pool_recall']} over all steps; by the index's age (steps since its build):", "",
+           "| index age | mean recall | lowest step | steps |", "|---|---|---|---|"]
+    md += [f"| {a} | {v['mean']} | {v['min']} | {v['steps']} |" for a, v in by_age.items()]
+    md += ["", f"False-negative rate: exact {out['false_negative_rate']['exact']}, ann {out['false_negative_rate']['ann']}. "
+           f"DPO wall time (s, by seed): exact {out['dpo_wall_s']['exact']}, ann {out['dpo_wall_s']['ann']}."]
+    (folder/"ann_vs_exact.json").write_text(json.dumps(out, indent=1) + "\n")
+    (folder/"ann_vs_exact.md").write_text("\n".join(md) + "\n")
+    return out
+
+
+def main(argv=None):
+    folders = [Path(f) for f in (argv if argv is not None else sys.argv[1:])]
+    if not folders: raise SystemExit(__doc__)
+    print(json.dumps([one(f) for f in folders], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
