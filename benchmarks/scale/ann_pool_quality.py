@@ -11,6 +11,7 @@ gives the relative change of ann against exact with its paired bootstrap 95% CI 
 """
 from __future__ import annotations
 import json, sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,33 @@ from rodpo.metrics import metrics_from_ranks
 from rodpo.runs import load_ranks
 
 AGES = ((0, 9), (10, 49), (50, 99), (100, 999), (1000, 10**9))
+
+
+def recall_by_nprobe(folder: Path, runs: dict, cfg: dict, positions: int = 2048, nprobes=(8, 16, 32, 64)) -> dict | None:
+    """Recall of the exact top-K in fresh pools at each of `nprobes`, for each seed's selected ann policy (its best.pt, which stays on the machine
+    that trained it: None without it), over the first `positions` training positions of epoch 0."""
+    import torch
+    from rodpo.data import load_dataset, TrainBatches
+    from rodpo.negatives import SamplerConfig, NegativeSampler
+    from rodpo.runs import load_checkpoint
+    if not all((r/"best.pt").exists() for r in runs.values()): return None
+    ds = load_dataset(json.loads((folder/"experiment.json").read_text())["dataset"])
+    out = {}
+    for seed, run in sorted(runs.items()):
+        policy = load_checkpoint(run/"best.pt", "cpu").eval()
+        hs, ys = [], []
+        with torch.no_grad():
+            table = policy.item_table()
+            for x, y in TrainBatches(ds.sequences, policy.cfg.max_len, 128, seed).epoch(0):
+                m = y > 0
+                hs.append(policy(x, table)[m]); ys.append(y[m])
+                if sum(len(v) for v in ys) >= positions: break
+        h, y = torch.cat(hs)[:positions], torch.cat(ys)[:positions]
+        for nprobe in nprobes:
+            c = SamplerConfig("topk_stochastic", K=cfg["K"], pool="ann", candidates=cfg["candidates"], nlist=cfg["nlist"], nprobe=nprobe, index_refresh=1, rank_rows=len(h))
+            rec = NegativeSampler(c, ds.n_items).from_embeddings(h, table, y, generator=torch.Generator().manual_seed(0), step=0, with_ranks=True)[2]
+            out.setdefault(str(nprobe), []).append(round(float(rec.mean()), 4))
+    return dict(positions=positions, cells=NegativeSampler(c, ds.n_items).cfg.nlist or None, by_nprobe=out)
 
 
 def one(folder: Path) -> dict:
@@ -36,8 +64,8 @@ def one(folder: Path) -> dict:
     out = dict(folder=str(folder.relative_to(ROOT) if folder.is_absolute() and folder.is_relative_to(ROOT) else folder), seeds=seeds, comparison={})
     for k in ("ndcg@5", "mrr@5", "ndcg@10"):
         r = paired_comparison(per_user("ann", k), per_user("exact", k))
-        out["comparison"][k] = dict(exact=round(r["base_mean"], 5), ann=round(r["mean"], 5), change=format_change(type("R", (), r)), p=format_p(r["p"]),
-                                    **{x: float(r[x]) for x in ("rel_change", "ci_low", "ci_high", "p", "mde")})
+        out["comparison"][k] = dict(exact=round(float(r["base_mean"]), 5), ann=round(float(r["mean"]), 5), change=format_change(SimpleNamespace(**r)),
+                                    p_text=format_p(r["p"]), **{x: float(r[x]) for x in ("rel_change", "ci_low", "ci_high", "p", "mde")})
     metrics = {pool: [json.loads((runs[pool][s]/"metrics.json").read_text()) for s in seeds] for pool in runs}
     diag = [d for s in seeds for d in json.loads((runs["ann"][s]/"diagnostics.json").read_text()) if "pool_recall" in d]
     by_age = {}
@@ -45,6 +73,7 @@ def one(folder: Path) -> dict:
         v = [d["pool_recall"] for d in diag if lo <= d["index_age"] <= hi]
         if v: by_age[f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"] = dict(mean=round(float(np.mean(v)), 4), min=round(float(np.min(v)), 4), steps=len(v))
     cfg = json.loads((runs["ann"][seeds[0]]/"config.json").read_text())["dpo"]["sampler"]
+    out["recall_by_nprobe"] = recall_by_nprobe(folder, runs["ann"], cfg)
     out.update(sampler=cfg, pool_recall=round(float(np.mean([d["pool_recall"] for d in diag])), 4), pool_recall_by_index_age=by_age,
                false_negative_rate={pool: round(float(np.mean([m["mean_false_negative_rate"] for m in metrics[pool]])), 5) for pool in metrics},
                dpo_wall_s={pool: [m["wall_s"] for m in metrics[pool]] for pool in metrics},
@@ -53,11 +82,15 @@ def one(folder: Path) -> dict:
           f"`python benchmarks/scale/ann_pool_quality.py {out['folder']}`; topk_stochastic DPO, seeds {seeds}; index: {cfg['candidates']} candidates, "
           f"{cfg['nprobe']} cells searched, rebuilt every {cfg['index_refresh']} steps", "",
           "| test metric | exact | ann | ann vs exact [95% CI] | Wilcoxon p |", "|---|---|---|---|---|"]
-    md += [f"| {k} | {c['exact']:.5f} | {c['ann']:.5f} | {c['change']} | {c['p']} |" for k, c in out["comparison"].items()]
+    md += [f"| {k} | {c['exact']:.5f} | {c['ann']:.5f} | {c['change']} | {c['p_text']} |" for k, c in out["comparison"].items()]
     md += ["", f"Recall of the exact top-{json.loads((runs['ann'][seeds[0]]/'config.json').read_text())['dpo']['sampler']['K']} in the pools: "
            f"{out['pool_recall']} over all steps; by the index's age (steps since its build):", "",
            "| index age | mean recall | lowest step | steps |", "|---|---|---|---|"]
     md += [f"| {a} | {v['mean']} | {v['min']} | {v['steps']} |" for a, v in by_age.items()]
+    if out["recall_by_nprobe"]:
+        md += ["", f"Recall of the exact top-{cfg['K']} in a fresh pool by the cells searched (`nprobe`), for each seed's selected ann policy, over "
+               f"{out['recall_by_nprobe']['positions']:,} training positions:", "", "| nprobe | recall by seed |", "|---|---|"]
+        md += [f"| {k} | {', '.join(map(str, v))} |" for k, v in out["recall_by_nprobe"]["by_nprobe"].items()]
     md += ["", f"False-negative rate: exact {out['false_negative_rate']['exact']}, ann {out['false_negative_rate']['ann']}. "
            f"DPO wall time (s, by seed): exact {out['dpo_wall_s']['exact']}, ann {out['dpo_wall_s']['ann']}."]
     (folder/"ann_vs_exact.json").write_text(json.dumps(out, indent=1) + "\n")
