@@ -184,7 +184,10 @@ def test_scale_train_benchmark_runs_every_task(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.with_suffix(".json").read_text())
     rows = {x["task"]: x for x in res["rows"]}
-    assert set(rows) == {"ce", "sampled_softmax", "dpo_topk_stochastic"}
+    assert set(rows) == {"ce", "sampled_softmax", "dpo_topk_stochastic", "dpo_topk_stochastic_ann"}
+    ann = rows["dpo_topk_stochastic_ann"]
+    assert ann["index_build_s"] > 0 and 0 <= ann["pool_recall"] <= 1 and ann["recall_positions"] > 0 and ann["nlist"] == round(3000 ** 0.5)
+    assert set(res["epoch_ratio_to_sampled_softmax"]["3000"]) == {"dpo_topk_stochastic (batch 128)", "dpo_topk_stochastic_ann (batch 128)"}
     assert rows["sampled_softmax"]["epoch"] == "measured" and rows["sampled_softmax"]["steps_timed"] == rows["sampled_softmax"]["steps_per_epoch"]
     assert rows["ce"]["epoch"] == "extrapolated" and rows["ce"]["steps_timed"] == 2
     assert rows["sampled_softmax"]["valid_ndcg@10_after"] > rows["sampled_softmax"]["valid_ndcg@10_before"]
