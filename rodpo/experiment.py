@@ -303,7 +303,7 @@ def sweep_table(out_dir, param: str, strategy: str = "topk_stochastic") -> pd.Da
                          false_negative_rate=m["mean_false_negative_rate"], best_step=m["best_step"]))
     return pd.DataFrame(rows).sort_values([param, "seed"]).reset_index(drop=True) if rows else pd.DataFrame(rows)
 
-def sweep_figure(table: pd.DataFrame, param: str, metrics=("ndcg@5", "mrr@5"), reference: pd.DataFrame | None = None, log_x: bool = True):
+def sweep_figure(table: pd.DataFrame, param: str, metrics=("ndcg@5", "mrr@5"), reference: pd.DataFrame | None = None, log_x: bool | None = None):
     "Plotly figure: mean ± std over seeds of the test `metrics` (left) and of the false-negative rate (right) against `param`."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -316,7 +316,9 @@ def sweep_figure(table: pd.DataFrame, param: str, metrics=("ndcg@5", "mrr@5"), r
             fig.add_hline(y=reference[f"test_{k}"].mean(), line_dash="dot", annotation_text=f"reference {k}", row=1, col=1)
     fig.add_trace(go.Scatter(x=list(g.groups), y=g["false_negative_rate"].mean(), error_y=dict(array=g["false_negative_rate"].std(ddof=1).fillna(0)),
                              mode="lines+markers", name="false-negative rate"), 1, 2)
-    fig.update_xaxes(title_text=param, type="log" if log_x else "linear")
+    numeric = pd.api.types.is_numeric_dtype(table[param]) and not pd.api.types.is_bool_dtype(table[param])
+    if log_x is None: log_x = numeric and bool((table[param] > 0).all())  # a log axis for positive numbers (K, refresh); text values (pool) are categories
+    fig.update_xaxes(title_text=param, type="log" if log_x else "linear" if numeric else "category")
     fig.update_layout(height=420, width=1000, template="plotly_white")
     return fig
 

@@ -200,10 +200,6 @@ class NegativeSampler:
         h, table = h.detach().float(), table.detach().float()
         if self.index is None or step - self.index_step >= c.index_refresh: self._build(table, step)
         hist = history if c.exclude_history else None
-        def scores(rows):  # catalogue logits of some positions, padding column at -inf
-            z = h[rows] @ table.T
-            z[:, 0] = float("-inf")
-            return z
         def top(rows, width):
             hr, tr = h[rows], targets[rows]
             cand = self.index.search(hr, min(c.candidates, self.n_items)).sort(1).values  # by id: topk_ordered's lower column is the lower id
@@ -224,7 +220,8 @@ class NegativeSampler:
         ranks, recall = torch.full_like(neg, -1), torch.full((len(h),), float("nan"), device=h.device)
         if c.rank_rows:
             r = torch.linspace(0, len(h) - 1, min(c.rank_rows, len(h)), device=h.device).round().long().unique()
-            z = scores(r)
+            z = h[r] @ table.T  # these positions' catalogue logits, padding at -inf
+            z[:, 0] = float("-inf")
             ranks[r] = negative_ranks(z, neg[r])
             exact = _top_allowed(z, targets[r], None if hist is None else hist[r], pool.shape[1])[0]
             recall[r] = (pool[r][:, :, None] == exact[:, None, :]).any(-1).float().mean(1)

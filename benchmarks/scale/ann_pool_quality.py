@@ -47,9 +47,10 @@ def recall_by_nprobe(folder: Path, runs: dict, cfg: dict, positions: int = 2048,
         h, y = torch.cat(hs)[:positions], torch.cat(ys)[:positions]
         for nprobe in nprobes:
             c = SamplerConfig("topk_stochastic", K=cfg["K"], pool="ann", candidates=cfg["candidates"], nlist=cfg["nlist"], nprobe=nprobe, index_refresh=1, rank_rows=len(h))
-            rec = NegativeSampler(c, ds.n_items).from_embeddings(h, table, y, generator=torch.Generator().manual_seed(0), step=0, with_ranks=True)[2]
+            sampler = NegativeSampler(c, ds.n_items)
+            rec = sampler.from_embeddings(h, table, y, generator=torch.Generator().manual_seed(0), step=0, with_ranks=True)[2]
             out.setdefault(str(nprobe), []).append(round(float(rec.mean()), 4))
-    return dict(positions=positions, cells=NegativeSampler(c, ds.n_items).cfg.nlist or None, by_nprobe=out)
+    return dict(positions=positions, cells=sampler.index.nlist, by_nprobe=out)
 
 
 def one(folder: Path) -> dict:
@@ -83,7 +84,7 @@ def one(folder: Path) -> dict:
           f"{cfg['nprobe']} cells searched, rebuilt every {cfg['index_refresh']} steps", "",
           "| test metric | exact | ann | ann vs exact [95% CI] | Wilcoxon p |", "|---|---|---|---|---|"]
     md += [f"| {k} | {c['exact']:.5f} | {c['ann']:.5f} | {c['change']} | {c['p_text']} |" for k, c in out["comparison"].items()]
-    md += ["", f"Recall of the exact top-{json.loads((runs['ann'][seeds[0]]/'config.json').read_text())['dpo']['sampler']['K']} in the pools: "
+    md += ["", f"Recall of the exact top-{cfg['K']} in the pools: "
            f"{out['pool_recall']} over all steps; by the index's age (steps since its build):", "",
            "| index age | mean recall | lowest step | steps |", "|---|---|---|---|"]
     md += [f"| {a} | {v['mean']} | {v['min']} | {v['steps']} |" for a, v in by_age.items()]
