@@ -119,7 +119,7 @@ class ItemIndex:
     def __init__(self, table: torch.Tensor, nlist: int | None = None, nprobe: int = 16, seed: int = 0):
         try: import faiss
         except ImportError: raise ImportError("pool='ann' needs faiss: pip install faiss-cpu (installed with rodpo)") from None
-        self.table = table.detach().float().cpu().contiguous()  # the embeddings the index holds, as they were at the build
+        self.table = table.detach().to("cpu", torch.float32, copy=True)  # the embeddings the index holds, as they were at the build (a copy: the table may be a live parameter)
         x = self.table[1:].numpy()
         n, d = x.shape
         self.nlist = nlist or max(1, min(round(math.sqrt(n)), n // 39))  # faiss wants at least 39 training items a cell

@@ -3,7 +3,7 @@
 
     python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
                                      [--mmap_thresholds 0,65536] [--vary sampled_softmax] [--index_refresh 100]
-                                     [--dpo_batches 128]
+                                     [--dpo_batches 128] [--thp 0,1]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
 hidden 64, 2 blocks, random initial weights (a step's time and memory do not depend on training). For each (catalogue size, task):
@@ -18,6 +18,11 @@ hidden 64, 2 blocks, random initial weights (a step's time and memory do not dep
   time adds one build per `--index_refresh` steps. `pool_recall` is the mean share of the exact top-50 in the pools (the sampler's
   estimate on `rank_rows` positions a step); the model has random initial weights, whose embeddings an inner-product index separates
   worse than trained ones.
+
+Huge pages: a step at 1M items allocates several catalogue-sized tensors (the item table, its gradients, Adam's temporaries, 256 MB
+each at hidden 64), each a fresh mapping whose pages the kernel faults in one 4 KB page at a time. `THP_MEM_ALLOC_ENABLE=1` makes
+PyTorch's CPU allocator ask for transparent huge pages for large blocks (where the kernel allows them, `madvise` or `always` in
+/sys/kernel/mm/transparent_hugepage/enabled). `--thp 0,1` runs every task without and with it, side by side.
 
 Each runs in its own process (its peak RSS is its own) and trains `--steps` steps after one untimed warm-up step; the epoch time is
 the mean step time times the steps of an epoch ("extrapolated"). Tasks named in `--full` instead train one whole epoch (timed as it
@@ -40,6 +45,13 @@ TASKS = ("ce", "sampled_softmax", "dpo_topk_stochastic", "dpo_topk_stochastic_an
 
 def rss_mb() -> float:
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def thp_mode() -> str | None:
+    "The kernel's transparent-huge-page mode (the bracketed word of /sys/kernel/mm/transparent_hugepage/enabled), None where it has none."
+    try: text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError: return None
+    return text[text.find("[") + 1:text.find("]")] if "[" in text else text.strip()
 
 
 def one(a) -> dict:
@@ -118,7 +130,7 @@ def markdown(out) -> str:
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for r in out["rows"]:
         q = f"{r['valid_ndcg@10_before']:.4f} -> {r['valid_ndcg@10_after']:.4f} ({r['eval_users']:,} users)" if "eval_users" in r else ""
-        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default", r["batch"], r["steps_per_epoch"], r["step_s"],
+        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + (", THP" if r.get("thp") else ""), r["batch"], r["steps_per_epoch"], r["step_s"],
                                                         f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
     ann = [r for r in out["rows"] if "index_build_s" in r]
     if ann:
@@ -146,6 +158,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)
     p.add_argument("--mmap_thresholds", default="0,65536", help="MALLOC_MMAP_THRESHOLD_ values in bytes (0 = glibc's adaptive default); every task runs under the first")
     p.add_argument("--vary", default="sampled_softmax", help="tasks that also run under the other --mmap_thresholds")
+    p.add_argument("--thp", default="0", help="0 and/or 1: run the tasks without / with THP_MEM_ALLOC_ENABLE=1 (PyTorch's CPU allocator on transparent huge pages)")
     p.add_argument("--out", default=str(ROOT/"results"/"benchmarks"/"scale_train"))
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--n_items", type=int, help=argparse.SUPPRESS)
@@ -157,31 +170,35 @@ def main(argv=None):
     if unknown := set(tasks) - set(TASKS): p.error(f"unknown task(s) {', '.join(sorted(unknown))}: choose from {', '.join(TASKS)}")
     thresholds = [int(t) for t in a.mmap_thresholds.split(",")]
     if any(t < 0 for t in thresholds): p.error(f"--mmap_thresholds {a.mmap_thresholds}: bytes >= 0 (0 = glibc's default)")
+    thps = [int(t) for t in a.thp.split(",")]
+    if set(thps) - {0, 1}: p.error(f"--thp {a.thp}: 0 and/or 1")
     rows = []
     for n in map(int, a.sizes.split(",")):
-        for task, mmap, batch in ((t, m, b) for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
-                                  for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])):
-            env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
-            env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}))
+        for thp, task, mmap, batch in ((h, t, m, b) for h in thps for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
+                                       for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])):
+            env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "THP_MEM_ALLOC_ENABLE")}
+            env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}),
+                       **({"THP_MEM_ALLOC_ENABLE": "1"} if thp else {}))
             cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
                    "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch)]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 raise RuntimeError(f"{n:,} items, {task} (batch {batch}) failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
-            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap))
+            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp)))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads, index_refresh=a.index_refresh, dpo_batches=a.dpo_batches,
-                                                            mmap_thresholds=thresholds, vary=a.vary),
-               machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg()), rows=rows)
+                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps),
+               machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg(), transparent_hugepage=thp_mode()), rows=rows)
     out["epoch_ratio_to_sampled_softmax"] = {}
     for n in sorted({r["n_items"] for r in rows}):
-        first = {f"{r['task']} (batch {r['batch']})": r for r in rows if r["n_items"] == n and r["mmap_threshold"] == thresholds[0]}
-        ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
-        if ss: out["epoch_ratio_to_sampled_softmax"][str(n)] = {t: round(r["epoch_s"] / ss[0]["epoch_s"], 2) for t, r in first.items() if t.startswith("dpo")}
+        for thp in thps:  # each DPO epoch against the sampled-softmax epoch under the same allocator
+            first = {f"{r['task']} (batch {r['batch']}{', THP' if thp else ''})": r for r in rows if r["n_items"] == n and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp)}
+            ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
+            if ss: out["epoch_ratio_to_sampled_softmax"].setdefault(str(n), {}).update({t: round(r["epoch_s"] / ss[0]["epoch_s"], 2) for t, r in first.items() if t.startswith("dpo")})
     big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
     if big:
-        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']})": r["peak_rss_mb"] for r in big}
+        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{', THP' if r['thp'] else ''})": r["peak_rss_mb"] for r in big}
         out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
