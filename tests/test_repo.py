@@ -1,5 +1,6 @@
 "The repository tells the truth about itself: README commands, README text, CI."
 import json
+import pytest
 import re
 import subprocess
 import sys
@@ -127,13 +128,14 @@ def test_every_committed_run_folder_accepts_its_configuration_today():
     assert n >= 400
 
 
-def test_ann_pool_comparison_recomputes_from_committed_per_user_ranks(tmp_path):
-    "results/ann_pool/beauty/ann_vs_exact.json: the approximate against the exact pool, recomputed from the committed run folders alone."
+@pytest.mark.parametrize("dataset", ["beauty", "toys"])
+def test_ann_pool_comparison_recomputes_from_committed_per_user_ranks(tmp_path, dataset):
+    "results/ann_pool/<dataset>/ann_vs_exact.json: the approximate against the exact pool, recomputed from the committed run folders alone."
     import importlib.util, shutil
-    folder = ROOT / "results" / "ann_pool" / "beauty"
-    shutil.copytree(folder, tmp_path / "beauty", ignore=shutil.ignore_patterns("*.pt", "ann_vs_exact.*"))
+    folder = ROOT / "results" / "ann_pool" / dataset
+    shutil.copytree(folder, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "ann_vs_exact.*"))
     spec = importlib.util.spec_from_file_location("ann_pool_quality", ROOT / "benchmarks" / "scale" / "ann_pool_quality.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    new, old = mod.one(tmp_path / "beauty"), json.loads((folder / "ann_vs_exact.json").read_text())
+    new, old = mod.one(tmp_path / dataset), json.loads((folder / "ann_vs_exact.json").read_text())
     assert new["comparison"] == old["comparison"] and new["seeds"] == old["seeds"] == [0, 1, 2]
     assert (new["pool_recall"], new["pool_recall_by_index_age"], new["false_negative_rate"]) == (old["pool_recall"], old["pool_recall_by_index_age"], old["false_negative_rate"])
