@@ -109,7 +109,7 @@ def regimes_table(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "refe
 
 def regimes_summary(table: pd.DataFrame, base: str = "continue") -> pd.DataFrame:
     "The table against one baseline, one row per (backbone, arm), formatted for reading: relative change [95% CI], Holm p, MDE."
-    t = table[table.base.str.split("-beta").str[0] == base]
+    t = table[table.base.str.startswith("negatives-") if base == "negatives" else table.base.str.split("-beta").str[0] == base]  # negatives: each arm against its own strategy's control
     rows = []
     for (b, arm), g in t.groupby(["backbone", "arm"], sort=False):
         row = dict(backbone=b, arm=arm, seeds=int(g.seeds.max()))

@@ -1,9 +1,10 @@
 """A study folder's tables from its finished runs, for studies made of several papermill calls (one seed or backbone each), which write no
-combined table: regimes.csv, summary_vs_{continue,hard,reference}.csv, summary_vs_continue.md, versus_full_ce.csv (with a ce backbone), regimes.html, and
+combined table: regimes.csv, summary_vs_<base>.csv for each of `--bases` (default continue, hard, reference), summary_vs_continue.md, versus_full_ce.csv (with a ce backbone), regimes.html, and
 parameters.json recording the seeds found and `--note` (how the runs were made), and regimes.json rewritten as the one configuration of the
 whole folder (the union of the calls' seeds and backbones, the quarter reference's epochs), so that `run_regimes` with it finds every run done.
 
 Usage: python benchmarks/study/regimes_tables.py results/regimes/beauty --note "seed 0: ...; seeds 1, 2: bce only; papermill ..." [--title TEXT]
+       [--bases continue,reference,negatives,dns]  (`negatives`: each DPO arm against the negatives-only control of its strategy)
 """
 import argparse, json
 from pathlib import Path
@@ -17,12 +18,15 @@ def main():
     p.add_argument("folder")
     p.add_argument("--note", required=True, help="which runs the folder holds and the commands that made them")
     p.add_argument("--title", default=None)
+    p.add_argument("--bases", default="continue,hard,reference", help="baselines every arm is compared with (Holm over the whole table)")
     a = p.parse_args()
     out = Path(a.folder)
-    t = regimes_table(out)
+    bases = a.bases.split(",")
+    t = regimes_table(out, bases=tuple(bases))
     atomic_write(out / "regimes.csv", lambda f: t.to_csv(f, index=False))
-    for base in ("continue", "hard", "reference"):
+    for base in bases:
         s = regimes_summary(t, base)
+        if not len(s): continue
         atomic_write(out / f"summary_vs_{base}.csv", lambda f: s.to_csv(f, index=False))
         if base == "continue": atomic_write(out / "summary_vs_continue.md", lambda f: Path(f).write_text(s.to_markdown(index=False) + "\n"))
     v = versus_full_ce(out)
