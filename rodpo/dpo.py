@@ -22,7 +22,7 @@ from .negatives import SamplerConfig, NegativeSampler, false_negative_mask, _mas
 from .runs import load_checkpoint, save_json, save_torch, seed_everything, rng_state, set_rng_state, prepare_run_folder, resolve_device, final_evaluation, RunLock
 from .runs import RunFolderError, add_options, deterministic
 from .distributed import world, init_distributed, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast, _zero_loss
-from .objectives import ChunkedSoftmaxCE, chunk_rows, Objective, item_counts
+from .objectives import ChunkedSoftmaxCE, chunk_rows, Objective, item_counts, LOSSES
 from .train import METRICS
 
 # %% auto #0
@@ -42,6 +42,7 @@ class DPOConfig:
     ce_weight: float = 1.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run); 1.0 as in every arm of the regimes study
     anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
     control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
+    switch: str | None = None  # with control: continue the reference with this stage-1 objective instead of its own (e.g. 'ce': a BCE reference continued with full-softmax CE; the arm `continue-ce`); None: its own
     negatives: bool = False  # with control: the negatives-only control, the backbone's own loss with the sampler's negatives in place of its own draws (bce: the row's negative; gbce: its k; sampled_softmax: added to its shared ones); no DPO term
     lr: float = 1e-4  # Adam learning rate
     batch_size: int = 128  # training rows per step
@@ -79,12 +80,14 @@ class DPOConfig:
              f"device={self.device!r} must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
         for k in ("amp", "progress", "control", "negatives", "keep_reference"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
         need(self.control or not self.negatives, "negatives=True is the negatives-only control: it needs control=True")
+        need(self.switch is None or (self.switch in LOSSES and self.control and not self.negatives),
+             f"switch={self.switch!r} continues the reference with another objective: one of {LOSSES}, with control=True and negatives=False")
 
     def torch_device(self): return resolve_device(self.device)
 
 def arm_name(cfg: DPOConfig) -> str:
-    "The arm a DPO configuration runs: `continue`, `negatives-<strategy>` (the negatives-only control) or the negative strategy."
-    return f"negatives-{cfg.sampler.strategy}" if cfg.negatives else "continue" if cfg.control else cfg.sampler.strategy
+    "The arm a DPO configuration runs: `continue`, `continue-<loss>` (continued with another objective), `negatives-<strategy>` (the negatives-only control) or the negative strategy."
+    return f"negatives-{cfg.sampler.strategy}" if cfg.negatives else f"continue-{cfg.switch}" if cfg.switch else "continue" if cfg.control else cfg.sampler.strategy
 
 # %% ../nbs/10_dpo.ipynb #4f4930db
 def _pad_right(seqs) -> np.ndarray:
@@ -298,6 +301,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     counts = item_counts(ds.sequences, ds.n_items)
     stage1_cfg = torch.load(Path(cfg.stage1)/"best.pt", map_location="cpu", weights_only=False).get("train_config", {})
     objective = Objective.from_config(stage1_cfg, ds.n_items, counts)  # the backbone's own loss: the anchor, and the `continue` arm
+    backbone = objective.loss
+    if cfg.switch: objective = Objective.from_config({**stage1_cfg, "loss": cfg.switch}, ds.n_items, counts)  # `continue-<loss>`: another objective from here on
     if cfg.negatives and objective.loss == "ce":
         raise ValueError(f"the negatives-only control needs a backbone that samples negatives (bce, gbce or sampled_softmax); {cfg.stage1} was trained with full-softmax CE, which scores every item")
     t_cache = time.perf_counter()
@@ -383,7 +388,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         valid_res, test_res = final_evaluation(out, ds, valid, dev)
         fnr = [d["false_negative_rate"] for d in diagnostics if "false_negative_rate" in d]
         recall = [d["pool_recall"] for d in diagnostics if "pool_recall" in d]
-        result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=cfg.beta, backbone=objective.loss,
+        result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=cfg.beta, backbone=backbone, **(dict(objective=objective.loss) if cfg.switch else {}),
                       anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
                       **(dict(mean_pool_recall=float(np.mean(recall))) if recall else {}),

@@ -20,23 +20,25 @@ from .model import SASRecConfig
 from .runs import save_json, RunFolderError, add_options, field_help, RANKS_FILE, load_ranks
 from .train import TrainConfig, fit
 from .negatives import SamplerConfig, STRATEGIES
+from .objectives import LOSSES
 from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
-__all__ = ['NEGATIVES_ONLY', 'ARMS', 'ExperimentConfig', 'Run', 'plan', 'run_runs', 'run_experiment', 'run_sweep', 'sweep_table',
-           'sweep_figure', 'experiment_table', 'holm', 'paired_comparison', 'compare_arms', 'format_p', 'format_change',
-           'summarize_experiment', 'write_summary', 'parser', 'main']
+__all__ = ['NEGATIVES_ONLY', 'SWITCHES', 'ARMS', 'ExperimentConfig', 'Run', 'plan', 'run_runs', 'run_experiment', 'run_sweep',
+           'sweep_table', 'sweep_figure', 'experiment_table', 'holm', 'paired_comparison', 'compare_arms', 'format_p',
+           'format_change', 'summarize_experiment', 'write_summary', 'parser', 'main']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
 NEGATIVES_ONLY = tuple(f"negatives-{s}" for s in STRATEGIES)  # the negatives-only controls: the backbone's own loss with a strategy's negatives, no DPO term
-ARMS = ("continue",) + STRATEGIES + NEGATIVES_ONLY  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
+SWITCHES = tuple(f"continue-{l}" for l in LOSSES)  # the reference continued with another stage-1 objective (a BCE model with full CE: `continue-ce`), no DPO term
+ARMS = ("continue",) + STRATEGIES + NEGATIVES_ONLY + SWITCHES  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
 
 @dataclass
 class ExperimentConfig:
     "A comparison of negative strategies, and the `continue` control, over seeds on one dataset."
     dataset: str  # dataset name or path
     out_dir: str  # folder of the experiment: one sub-folder per run, reused and resumed across calls
-    strategies: tuple = ARMS  # arms to compare: `continue` and negative strategies
+    strategies: tuple = ("continue",) + STRATEGIES + NEGATIVES_ONLY  # arms to compare (ARMS): `continue`, negative strategies, negatives-only controls; also `continue-<loss>`
     seeds: tuple = (0, 1, 2)  # seeds; each has its own stage-1 reference
     betas: tuple | None = None  # run every DPO arm once per beta (runs named <strategy>-beta<b>-seed<s>); None: the one beta of `dpo`
     model: dict = field(default_factory=dict)  # SASRecConfig overrides (modalities, fusion, n_experts, ...)
@@ -48,7 +50,7 @@ class ExperimentConfig:
         self.strategies, self.seeds = tuple(self.strategies), tuple(self.seeds)
         for s in self.strategies:
             if s not in ARMS: raise ValueError(f"ExperimentConfig: strategy={s!r} is not one of {', '.join(ARMS)}")
-            if s != "continue": SamplerConfig(s.removeprefix("negatives-"), **self.sampler)  # fails early with the valid values in the message
+            if s != "continue" and s not in SWITCHES: SamplerConfig(s.removeprefix("negatives-"), **self.sampler)  # fails early with the valid values in the message
         if not self.seeds: raise ValueError("ExperimentConfig: seeds is empty")
         if self.betas is not None:
             self.betas = tuple(self.betas)
@@ -62,6 +64,7 @@ class ExperimentConfig:
         for s in self.strategies:
             kw = {"progress": False, **self.dpo}
             if s == "continue": out.append((f"continue-seed{seed}", DPOConfig(stage1, seed=seed, control=True, **kw))); continue
+            if s in SWITCHES: out.append((f"{s}-seed{seed}", DPOConfig(stage1, seed=seed, control=True, switch=s.removeprefix("continue-"), **kw))); continue
             if s in NEGATIVES_ONLY:  # no DPO term: one run whatever the betas
                 out.append((f"{s}-seed{seed}", DPOConfig(stage1, seed=seed, control=True, negatives=True, sampler=SamplerConfig(s.removeprefix("negatives-"), **self.sampler), **kw)))
                 continue
@@ -396,7 +399,7 @@ def compare_arms(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "refer
         for base in bases:
             b = _base_of(arm, base)
             if b == arm or b not in seeds_of or arm == "reference" or (base == "hard" and arm.split("-beta")[0] in ("continue", "hard")): continue
-            if arm.startswith("negatives-") and base not in ("continue", "reference"): continue  # a control against the controls and the reference only
+            if arm.startswith(("negatives-", "continue-")) and base not in ("continue", "reference"): continue  # a control against the controls and the reference only
             seeds = sorted(seeds_of[arm] & seeds_of[b])
             if not seeds: continue
             for k in metrics:

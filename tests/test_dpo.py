@@ -244,3 +244,37 @@ def test_ann_pool_resumes_exactly_and_reports_its_recall(setup, tmp_path):
     assert b["mean_pool_recall"] == pytest.approx(np.mean([s["pool_recall"] for s in d]))
     probes = json.loads((tmp_path / "b/probes.json").read_text())
     assert len(probes["records"]) >= 2 and all(0 not in neg for r in probes["records"] for neg in r["negatives"])
+
+
+def test_continue_with_another_objective(setup, tmp_path):
+    "`continue-ce`: a BCE reference continued with full-softmax CE, no DPO term; its first step's loss is the reference's CE on the first batch, by hand."
+    import torch.nn.functional as F
+    from rodpo.runs import load_checkpoint
+    small, _ = setup
+    ref = tmp_path / "bce-ref"
+    fit(small, TrainConfig(loss="bce", max_epochs=2, progress=False), SASRecConfig(n_items=small.n_items, hidden=16), ref, log=quiet)
+    cfg = DPOConfig(str(ref), control=True, switch="ce", anchor="deterministic", max_epochs=1, eval_every=5, progress=False)
+    r = fit_dpo(small, cfg, tmp_path / "s", log=quiet)
+    assert (r["strategy"], r["backbone"], r["objective"]) == ("continue-ce", "bce", "ce")
+    model = load_checkpoint(ref / "best.pt").eval()
+    x, y = next(iter(TrainBatches(small.sequences, model.cfg.max_len, cfg.batch_size, cfg.seed).epoch(0)))
+    with torch.no_grad():
+        table = model.item_table(); h = model(x, table)[y > 0]
+        z = h @ table.T; z[:, 0] = -np.inf
+        expected = F.cross_entropy(z, y[y > 0]).item()
+    first = json.loads((tmp_path / "s/diagnostics.json").read_text())[0]
+    assert first["anchor_loss"] == pytest.approx(expected, rel=1e-4) and expected > 2 * np.log(2)  # CE over the catalogue, not BCE's
+    own = fit_dpo(small, DPOConfig(str(ref), control=True, anchor="deterministic", max_epochs=1, eval_every=5, progress=False), tmp_path / "c", log=quiet)
+    assert own["strategy"] == "continue" and "objective" not in own
+    with pytest.raises(ValueError, match="switch='hinge'"): DPOConfig("x", control=True, switch="hinge")
+    with pytest.raises(ValueError, match="with control=True"): DPOConfig("x", switch="ce")
+
+
+def test_experiment_names_the_switch_arms():
+    from rodpo.experiment import ExperimentConfig, ARMS, _identity
+    cfg = ExperimentConfig("beauty", "unused", strategies=("continue", "continue-ce", "continue-gbce"), seeds=(0,))
+    runs = dict(cfg.runs(0, "ref"))
+    assert set(runs) == {"continue-seed0", "continue-ce-seed0", "continue-gbce-seed0"} and "continue-sampled_softmax" in ARMS
+    assert (runs["continue-ce-seed0"].switch, runs["continue-gbce-seed0"].switch, runs["continue-seed0"].switch) == ("ce", "gbce", None)
+    assert len({_identity(c) for c in runs.values()}) == 3  # three different runs
+    assert "continue-ce" not in ExperimentConfig("beauty", "unused").strategies  # not in the default arms
