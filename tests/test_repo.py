@@ -50,7 +50,7 @@ def test_every_committed_dpo_run_starts_at_log2():
     "The implicit reward is taken without dropout: step 1 of every committed DPO run has loss log 2 and reward margin 0 (the continue control has no DPO term)."
     import json, math
     runs = [json.loads(f.read_text()) for f in ROOT.glob("results/**/metrics.json")]
-    is_control = lambda m: m.get("strategy") == "continue" or m.get("strategy", "").startswith("negatives-")  # no DPO term
+    is_control = lambda m: m.get("strategy", "").startswith(("continue", "negatives-"))  # no DPO term: continue, continue-<loss>, negatives-<strategy>
     dpo = [m for m in runs if "first_step" in m and not is_control(m)]
     control = [m for m in runs if "first_step" in m and is_control(m)]
     assert len(dpo) >= 200 and len(control) >= 40  # the regimes study and the main job
@@ -139,3 +139,33 @@ def test_ann_pool_comparison_recomputes_from_committed_per_user_ranks(tmp_path, 
     new, old = mod.one(tmp_path / dataset), json.loads((folder / "ann_vs_exact.json").read_text())
     assert new["comparison"] == old["comparison"] and new["seeds"] == old["seeds"] == [0, 1, 2]
     assert (new["pool_recall"], new["pool_recall_by_index_age"], new["false_negative_rate"]) == (old["pool_recall"], old["pool_recall_by_index_age"], old["false_negative_rate"])
+
+
+def test_movielens_study_recomputes_from_committed_per_user_ranks(tmp_path):
+    "results/regimes/ml-100k/regimes.csv (every arm against continue, the reference, the negatives-only control and dns) follows from the run folders' per-user ranks alone."
+    import shutil
+    src = ROOT / "results" / "regimes" / "ml-100k"
+    shutil.copytree(src, tmp_path / "ml-100k", ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv"))
+    assert len(list((tmp_path / "ml-100k").glob("*/*-seed*/test_ranks.npz"))) == 33  # 2 backbones x 3 seeds: references, 6 BCE arms, 3 CE arms
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / "ml-100k"), "--write"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new, old = (tmp_path / "ml-100k" / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
+    assert new == old and "negatives-topk_stochastic" in old and "dns-beta1.0,ndcg@5" in old
+
+
+def test_gap_against_gain_follows_from_the_committed_studies(tmp_path):
+    "results/regimes/gap_vs_gain.json: the BCE-to-CE gap recomputed here from the references' metrics.json, the gains read from each regimes.csv."
+    import csv, importlib.util
+    spec = importlib.util.spec_from_file_location("gap_vs_gain", ROOT / "benchmarks" / "study" / "gap_vs_gain.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    old = json.loads((ROOT / "results" / "regimes" / "gap_vs_gain.json").read_text())
+    folders = [str(ROOT / "results" / "regimes" / r["dataset"]) for r in old["rows"]]
+    mod.main([*folders, "--out", str(tmp_path / "g")])
+    new = json.loads((tmp_path / "g.json").read_text())
+    assert new["rows"] == old["rows"] and new["spearman_gap_gain"] == old["spearman_gap_gain"] and len(old["rows"]) == 4
+    for r in old["rows"]:
+        ndcg = {b: [json.loads((ROOT / "results" / "regimes" / r["dataset"] / b / f"reference-seed{s}" / "metrics.json").read_text())["test"]["ndcg@5"] for s in r["seeds"]] for b in ("ce", "bce")}
+        assert abs(r["gap"] - (sum(ndcg["bce"]) / sum(ndcg["ce"]) - 1)) < 1e-4
+        row = next(x for x in csv.DictReader(open(ROOT / "results" / "regimes" / r["dataset"] / "regimes.csv"))
+                   if (x["backbone"], x["arm"], x["base"], x["metric"]) == ("bce", "topk_stochastic-beta1.0", "continue", "ndcg@5"))
+        assert r["vs_continue"]["rel_change"] == float(row["rel_change"])

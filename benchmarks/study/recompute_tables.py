@@ -1,12 +1,13 @@
 """Recompute a folder's comparison table from its committed files alone (each run's per-user test ranks, test_ranks.npz, and its metrics:
 the run folders' metrics.json, or the experiment's runs.csv where the run folders keep only their ranks)
 and check it against the committed table, to the last printed digit: an experiment folder's summary.csv (`summarize_experiment`: relative
-changes, paired bootstrap CIs, Holm-adjusted Wilcoxon p-values), or a study folder's regimes.csv (`regimes_table`).
+changes, paired bootstrap CIs, Holm-adjusted Wilcoxon p-values), or a study folder's regimes.csv (`regimes_table`, against the baselines its
+parameters.json names, as `regimes_tables.py --bases` wrote them; else the default ones).
 
 Usage: python benchmarks/study/recompute_tables.py results/reproduce/scientific [results/regimes/scientific ...] [--write]
 Exit status 1 when a table differs or a run has no per-user ranks (runs finished before ranks were stored must be rerun to have them).
 """
-import argparse, difflib, io, sys
+import argparse, difflib, io, json, sys
 from pathlib import Path
 
 from rodpo.experiment import summarize_experiment
@@ -19,7 +20,9 @@ def recompute(folder: Path) -> tuple[str, str]:
         name, t = "summary.csv", summarize_experiment(folder)
         index = True
     else:
-        name, t = "regimes.csv", regimes_table(folder)
+        params = folder / "parameters.json"  # the baselines the table was made with (regimes_tables.py --bases), where it records them
+        bases = json.loads(params.read_text()).get("bases") if params.exists() else None
+        name, t = "regimes.csv", regimes_table(folder, **({"bases": tuple(bases)} if bases else {}))
         index = False
     buf = io.StringIO()
     t.to_csv(buf, index=index)

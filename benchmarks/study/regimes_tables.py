@@ -40,7 +40,7 @@ def main():
                  backbones=[b for b in BACKBONE_ORDER if b != "ce-quarter" and (out / b / "experiment.json").exists()], quarter=quarter.exists(),
                  quarter_epochs=json.loads(quarter.read_text())["stage1"]["max_epochs"] if quarter.exists() else None)  # the folder's, not the last call's
     params = {k: v for k, v in old.items() if k not in ("seeds", "note", "quick", "wall_s", "out_dir")}
-    atomic_write(out / "parameters.json", lambda f: Path(f).write_text(json.dumps(dict(params, dataset=params.get("dataset", out.name), **found, note=a.note), indent=1) + "\n"))
+    atomic_write(out / "parameters.json", lambda f: Path(f).write_text(json.dumps(dict(params, dataset=params.get("dataset", out.name), **found, bases=bases, note=a.note), indent=1) + "\n"))
     if (out / "regimes.json").exists():  # each call wrote its own seeds and backbones
         cfg = dict(json.loads((out / "regimes.json").read_text()), **found)
         RegimesConfig(**cfg)  # a valid configuration
