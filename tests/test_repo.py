@@ -160,7 +160,7 @@ def test_gap_against_gain_follows_from_the_committed_studies(tmp_path):
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     old = json.loads((ROOT / "results" / "regimes" / "gap_vs_gain.json").read_text())
     folders = [str(ROOT / "results" / "regimes" / r["dataset"]) for r in old["rows"]]
-    mod.main([*folders, "--out", str(tmp_path / "g")])
+    mod.main([*folders, "--controls", str(ROOT / "results" / "controls"), "--out", str(tmp_path / "g")])
     new = json.loads((tmp_path / "g.json").read_text())
     assert new["rows"] == old["rows"] and new["spearman_gap_gain"] == old["spearman_gap_gain"] and len(old["rows"]) == 4
     for r in old["rows"]:
@@ -169,3 +169,7 @@ def test_gap_against_gain_follows_from_the_committed_studies(tmp_path):
         row = next(x for x in csv.DictReader(open(ROOT / "results" / "regimes" / r["dataset"] / "regimes.csv"))
                    if (x["backbone"], x["arm"], x["base"], x["metric"]) == ("bce", "topk_stochastic-beta1.0", "continue", "ndcg@5"))
         assert r["vs_continue"]["rel_change"] == float(row["rel_change"])
+        if r["alternatives"] == "controls":  # the simpler alternatives, read from the controls folder's table
+            row = next(x for x in csv.DictReader(open(ROOT / "results" / "controls" / r["dataset"] / "regimes.csv"))
+                       if (x["backbone"], x["arm"], x["base"], x["metric"]) == ("bce", "topk_stochastic-beta1.0", "dns-beta1.0", "ndcg@5"))
+            assert r["vs_dns"]["rel_change"] == float(row["rel_change"])
