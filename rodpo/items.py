@@ -108,7 +108,8 @@ class ItemEncoder(nn.Module):
         if self.cfg.modalities == ("id",) and self.cfg.fusion == "sum":
             # the ID table is the table: no catalogue-sized copy, and no catalogue-sized gradient copied back, each step. Its padding row
             # is zero from the start and stays so: no score reads it (column 0 is -inf) and no loss reads a padding position's output
-            return self.id_emb.weight
+            w = self.id_emb.weight
+            return w if torch.is_grad_enabled() else w.detach()  # computed without grad, it carries none (as a computed table would not)
         vecs = [v[1:] for v in self.modality_vectors().values()]  # padding row excluded from fusion, routing and load statistics
         if self.cfg.fusion == "concat": table = self.fuse(self.fuse_norm(torch.cat(vecs, -1)))
         else:
