@@ -10,11 +10,14 @@ study's own table: the arm against the negatives-only control with its negatives
 `continue-ce` against `continue` (95% CI, Holm-adjusted p of the table they come from). Across the datasets, the Spearman rank correlation of
 gap and gain: with a handful of datasets it describes, it does not test. Writes OUT.json and OUT.md, prints the markdown.
 """
-import argparse, json
+import argparse, json, sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+
+from rodpo.experiment import format_change, format_p
 
 
 def references(folder: Path, backbone: str) -> dict:
@@ -34,9 +37,7 @@ def change(t: pd.DataFrame, arm: str, base: str):
 
 
 def fmt(c) -> str:
-    if c is None: return "not run"
-    p = "<0.001" if c["p_holm"] < 0.001 else f"{c['p_holm']:.3f}"
-    return f"{100 * c['rel_change']:+.2f}% [{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], p {p}"
+    return "not run" if c is None else f"{format_change(SimpleNamespace(**c))}, p {format_p(c['p_holm'])}"
 
 
 def main(argv=None):
@@ -65,7 +66,7 @@ def main(argv=None):
     gaps = pd.Series([r["gap"] for r in rows]); gains = pd.Series([r["vs_continue"]["rel_change"] if r["vs_continue"] else np.nan for r in rows])
     ok = gains.notna()
     rho = float(gaps[ok].rank().corr(gains[ok].rank())) if ok.sum() >= 3 else None  # Spearman: Pearson on ranks
-    out = dict(command="python benchmarks/study/gap_vs_gain.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:]), arm=arm,
+    out = dict(command="python benchmarks/study/gap_vs_gain.py " + " ".join(argv if argv is not None else sys.argv[1:]), arm=arm,
                rows=rows, spearman_gap_gain=None if rho is None else round(rho, 3), datasets=int(ok.sum()))
     md = [f"`{out['command']}`", "",
           f"| dataset | seeds | CE reference NDCG@5 | BCE reference NDCG@5 | BCE vs CE | {arm} vs continue (BCE, the study) |",
