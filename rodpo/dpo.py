@@ -24,10 +24,11 @@ from .runs import RunFolderError, add_options, deterministic
 from .distributed import world, init_distributed, rank_device, rank_seed, broadcast, gather, all_sum, barrier, data_parallel, autocast, _zero_loss
 from .objectives import ChunkedSoftmaxCE, chunk_rows, Objective, item_counts, LOSSES
 from .train import METRICS
+from .items import rows
 
 # %% auto #0
-__all__ = ['ANCHORS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'arm_name', 'FutureIndex', 'dpo_step', 'probe_users', 'probe',
-           'reference_hidden', 'fit_dpo', 'run_dpo', 'parser', 'main']
+__all__ = ['ANCHORS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'recorded', 'stage1_record', 'arm_name', 'FutureIndex', 'dpo_step',
+           'probe_users', 'probe', 'reference_hidden', 'fit_dpo', 'run_dpo', 'parser', 'main']
 
 # %% ../nbs/10_dpo.ipynb #b32e9d03
 ANCHORS = ("dropout", "deterministic")
@@ -84,6 +85,25 @@ class DPOConfig:
              f"switch={self.switch!r} continues the reference with another objective: one of {LOSSES}, with control=True and negatives=False")
 
     def torch_device(self): return resolve_device(self.device)
+
+def recorded(dpo: dict) -> dict:
+    """A DPO configuration (`asdict(DPOConfig)`) as its run records it (`config.json`): the fields its arm does not read set to None. An arm
+    without a DPO term (`continue`, `continue-<loss>`, `negatives-<strategy>`) reads no `beta` or `form`, and its anchor term has weight 1
+    whatever `ce_weight` says; `continue` and `continue-<loss>` draw no negatives, so no `sampler`."""
+    d = dict(dpo)
+    if d.get("control"):
+        d.update(beta=None, form=None, ce_weight=None)
+        if not d.get("negatives"): d["sampler"] = None
+    return d
+
+def stage1_record(stage1, train_config: dict) -> dict:
+    """The reference's stage 1 as a DPO run records it (`metrics.json`, key `stage1`): its objective, its budget (`max_epochs`, `patience`)
+    and where it stopped (`epochs`, `best_epoch`; None where the stage-1 folder has no finished `metrics.json`). A reference stopped by its
+    budget (the regimes study's `ce-quarter`: `epochs` = `max_epochs`, still improving) is told apart from one stopped by early stopping."""
+    m = Path(stage1)/"metrics.json"
+    done = json.loads(m.read_text()) if m.exists() else {}
+    return dict(loss=train_config.get("loss", "ce"), max_epochs=train_config.get("max_epochs"), patience=train_config.get("patience"),
+                epochs=done.get("epochs"), best_epoch=done.get("best_epoch"))
 
 def arm_name(cfg: DPOConfig) -> str:
     "The arm a DPO configuration runs: `continue`, `continue-<loss>` (continued with another objective), `negatives-<strategy>` (the negatives-only control) or the negative strategy."
@@ -185,7 +205,7 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
         z = torch.zeros(len(neg), device=neg.device)
         return loss, dict(negatives=neg, ranks=ranks, weights=torch.zeros(neg.shape, device=neg.device), loss=z, margin=z, **pool)  # no DPO term: only the negatives' diagnostics are read
     rh, rtab = rh.float(), ref_table.float()
-    pol_pos, pol_neg = (h * table[tgt]).sum(-1), torch.einsum("nd,nmd->nm", h, table[neg])
+    pol_pos, pol_neg = (h * rows(table, tgt)).sum(-1), torch.einsum("nd,nmd->nm", h, rows(table, neg))
     with torch.no_grad():
         ref_pos = (rh * rtab[tgt]).sum(-1)
         ref_neg = torch.einsum("nd,nmd->nm", rh, rtab[neg])
@@ -276,11 +296,11 @@ def fit_dpo(ds: SeqDataset, cfg: DPOConfig, out_dir, log=print, stop_after: int 
     "Align the stage-1 model of `cfg.stage1` by DPO in `out_dir`, resuming an interrupted run there; returns final metrics (None if paused by `stop_after`)."
     out = Path(out_dir)
     dev = rank_device(cfg.torch_device())  # an unusable device fails here, before the folder is touched
-    config = dict(dpo=asdict(cfg), data=ds.stats())
+    config = dict(dpo=recorded(asdict(cfg)), data=ds.stats())
     if not (Path(cfg.stage1)/"best.pt").exists() and not (out/"metrics.json").exists():
         raise FileNotFoundError(f"no stage-1 model at {Path(cfg.stage1)/'best.pt'}: train the reference first (rodpo.train.fit or rodpo-train)")
     rank = world()[0]
-    if rank == 0: prepare_run_folder(out, config)
+    if rank == 0: prepare_run_folder(out, config, lambda c: {**c, "dpo": recorded(c["dpo"])})  # a folder recorded before `recorded` existed is the same run
     with RunLock(out) if rank == 0 else contextlib.nullcontext():  # rank 0 owns the folder
         if rank == 0:
             for tmp in out.glob(".*.part"): tmp.unlink()  # left by a process killed while writing a file (atomic_write)
@@ -388,7 +408,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         valid_res, test_res = final_evaluation(out, ds, valid, dev)
         fnr = [d["false_negative_rate"] for d in diagnostics if "false_negative_rate" in d]
         recall = [d["pool_recall"] for d in diagnostics if "pool_recall" in d]
-        result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=cfg.beta, backbone=backbone, **(dict(objective=objective.loss) if cfg.switch else {}),
+        result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=None if cfg.control else cfg.beta, backbone=backbone,
+                      **(dict(objective=objective.loss) if cfg.switch else {}), stage1=stage1_record(cfg.stage1, stage1_cfg),
                       anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
                       **(dict(mean_pool_recall=float(np.mean(recall))) if recall else {}),

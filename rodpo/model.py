@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .moe import SparseMoE, MoEConfig
-from .items import ItemEncoder, ItemConfig, attribute_matrix
+from .items import ItemEncoder, ItemConfig, attribute_matrix, rows
 
 # %% auto #0
 __all__ = ['SASRecConfig', 'CausalBlock', 'SASRec', 'n_parameters']
@@ -172,7 +172,7 @@ class SASRec(nn.Module):
         table = self.item_table() if table is None else table
         valid = items > 0
         pos = torch.arange(self.cfg.max_len - T, self.cfg.max_len, device=items.device)
-        x = self.drop(self.ln(table[items] + self.pos_emb(pos)))
+        x = self.drop(self.ln(rows(table, items) + self.pos_emb(pos)))
         eye = torch.eye(T, dtype=torch.bool, device=items.device)
         mask = (torch.ones(T, T, dtype=torch.bool, device=items.device).tril() & valid[:, None, :]) | eye
         mask = mask[:, None]  # (B, 1, T, T), broadcast over heads

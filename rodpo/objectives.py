@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import SASRec
+from .items import rows
 from .moe import aux_loss
 from .distributed import _zero_loss
 
@@ -85,16 +86,16 @@ def sampled_softmax(h: torch.Tensor,  # (N, d) hidden states at the target posit
                     own: torch.Tensor | None = None,  # (N, m) further negatives per row (the negatives-only control), without the correction, which is for the shared draws
                    ) -> torch.Tensor:
     "Per-row sampled-softmax loss (N,) over the target and the shared negatives (and each row's `own`); a shared negative equal to the row's target (an accidental hit) is left out."
-    pos = (h * table[targets]).sum(-1)
-    neg = h @ table[negatives].T
+    pos = (h * rows(table, targets)).sum(-1)
+    neg = h @ rows(table, negatives).T
     if log_q is not None: pos, neg = pos - log_q[targets], neg - log_q[negatives]
     neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
-    extra = [] if own is None else [torch.einsum("nd,nmd->nm", h, table[own])]
+    extra = [] if own is None else [torch.einsum("nd,nmd->nm", h, rows(table, own))]
     return torch.logsumexp(torch.cat([pos[:, None], neg, *extra], 1), 1) - pos
 
 def bce(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
     "Per-row binary cross-entropy (N,) of the target (label 1) and one negative per row (N,) (label 0): -log sigmoid(s+) - log(1 - sigmoid(s-))."
-    pos, neg = (h * table[targets]).sum(-1), (h * table[negatives]).sum(-1)
+    pos, neg = (h * rows(table, targets)).sum(-1), (h * rows(table, negatives)).sum(-1)
     return F.softplus(-pos) + F.softplus(neg)
 
 def gbce_beta(k: int, n_items: int, t: float) -> float:
@@ -105,8 +106,8 @@ def gbce_beta(k: int, n_items: int, t: float) -> float:
 def gbce(h: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, beta: float) -> torch.Tensor:
     """Per-row generalised BCE (N,) of gSASRec (Petrov and Macdonald, RecSys 2023): the target's probability sigmoid(s+) raised to `beta`,
     and k negatives per row (N, k): (-beta log sigmoid(s+) - sum_j log(1 - sigmoid(s-_j))) / (k + 1), the mean over the k + 1 labels as in its reference code."""
-    pos = (h * table[targets]).sum(-1)
-    neg = torch.einsum("nd,nkd->nk", h, table[negatives])
+    pos = (h * rows(table, targets)).sum(-1)
+    neg = torch.einsum("nd,nkd->nk", h, rows(table, negatives))
     return (beta * F.softplus(-pos) + F.softplus(neg).sum(1)) / (negatives.shape[1] + 1)
 
 def item_counts(sequences, n_items: int) -> np.ndarray:

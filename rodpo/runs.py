@@ -101,14 +101,17 @@ def _check_writable(out: Path):
         raise RunFolderError(f"cannot write to the output folder {out} ({e.strerror or e}); choose another out_dir "
                              "or fix its permissions. Nothing was trained.") from None
 
-def prepare_run_folder(out: Path, config: dict):
-    "Create `out` with `config.json`, or check that the run already there has the same configuration; fails before any training if `out` is not a writable folder."
+def prepare_run_folder(out: Path, config: dict, recorded=None):
+    """Create `out` with `config.json`, or check that the run already there has the same configuration; fails before any training if `out` is not a writable folder.
+    `recorded` (a function of a configuration dict): what of a configuration the run records, applied to both sides before comparing (a folder written
+    before a field was recorded differently is still the same run)."""
     _check_writable(out)
     cfg_path = out/"config.json"
     if cfg_path.exists():
         try: old = json.loads(cfg_path.read_text())
         except (OSError, ValueError) as e: raise RunFolderError(f"{cfg_path} cannot be read ({e}); delete the folder {out} or choose a new out_dir.") from None
-        if _comparable(old) != _comparable(config):
+        same = recorded or (lambda c: c)
+        if _comparable(same(old)) != _comparable(same(config)):
             raise ValueError(f"{out} holds a run with another configuration ({cfg_path}); choose a new out_dir or delete the folder.")
     else:
         save_json(config, cfg_path)

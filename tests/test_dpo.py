@@ -115,6 +115,17 @@ def test_continue_arm_and_evaluation_schedule(setup, tmp_path):
     assert [x["step"] for x in d if "valid_ndcg@10" in x] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
     assert set(d[0]) == {"step", "epoch", "anchor_loss"}  # the backbone's own loss: no DPO loss to start at log 2 and not (tmp_path / "c/probes.json").exists()
     assert fit_dpo(small, cfg, tmp_path / "c2", log=quiet)["test"] == r["test"]  # seeded
+    # its record: no beta, form, ce_weight or sampler, which it does not read; the reference's stage 1 (budget and where it stopped)
+    rec = json.loads((tmp_path / "c/config.json").read_text())["dpo"]
+    assert (rec["beta"], rec["form"], rec["ce_weight"], rec["sampler"]) == (None, None, None, None) and rec["anchor"] == "dropout" and r["beta"] is None
+    s1 = json.loads((ref / "metrics.json").read_text())
+    assert r["backbone"] == "ce" and r["stage1"] == dict(loss="ce", max_epochs=2, patience=TrainConfig().patience, epochs=s1["epochs"], best_epoch=s1["best_epoch"])
+    # a folder recorded before (every field, as DPOConfig holds it) is the same run: reused, not refused
+    old = json.loads((tmp_path / "c2/config.json").read_text())
+    old["dpo"] = {**old["dpo"], "beta": 1.0, "form": "pairwise", "ce_weight": 1.0, "sampler": {"strategy": "topk_stochastic", "m": 1, "K": 50}}
+    (tmp_path / "c2/config.json").write_text(json.dumps(old))
+    assert fit_dpo(small, cfg, tmp_path / "c2", log=quiet)["test"] == r["test"]
+    with pytest.raises(ValueError, match="another configuration"): fit_dpo(small, DPOConfig(str(ref), control=True, lr=1e-2, progress=False), tmp_path / "c2", log=quiet)
     # without min_steps, patience 1 ends the run at the first evaluation that does not improve
     r1 = fit_dpo(small, DPOConfig(str(ref), control=True, lr=1e-3, max_epochs=3, patience=1, progress=False), tmp_path / "c3", log=quiet)
     assert r1["steps"] in (per_epoch, 2 * per_epoch, 3 * per_epoch)
@@ -219,6 +230,8 @@ def test_negatives_only_control(setup, tmp_path):
                                  eval_every=5, progress=False), tmp_path / "n", log=quiet)
     diag = json.loads((tmp_path / "n/diagnostics.json").read_text())
     assert r["strategy"] == "negatives-topk_stochastic" and r["mean_false_negative_rate"] is not None
+    rec = json.loads((tmp_path / "n/config.json").read_text())["dpo"]  # it reads the sampler, not beta, form or ce_weight
+    assert (rec["beta"], rec["form"], rec["ce_weight"], rec["sampler"]["K"]) == (None, None, None, 10) and r["beta"] is None and r["stage1"]["loss"] == "bce"
     assert set(diag[0]) == {"step", "epoch", "anchor_loss", "false_negative_rate", "negative_rank"} and (tmp_path / "n/probes.json").exists()
     with pytest.raises(ValueError, match="needs control=True"): DPOConfig("x", negatives=True)
     with pytest.raises(ValueError, match="full-softmax CE"):

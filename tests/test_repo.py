@@ -113,7 +113,7 @@ def test_every_committed_run_folder_accepts_its_configuration_today():
     "A configuration field added since a run was saved must not make its folder refuse the same run (`rodpo.runs._ADDED`): every committed run's config.json, read back through today's DPOConfig or TrainConfig, compares equal, so studies and the main job reuse their runs."
     import json
     from dataclasses import asdict, fields
-    from rodpo.dpo import DPOConfig
+    from rodpo.dpo import DPOConfig, recorded
     from rodpo.train import TrainConfig
     from rodpo.runs import _comparable
     n = 0
@@ -122,7 +122,8 @@ def test_every_committed_run_folder_accepts_its_configuration_today():
         part, cls = ("dpo", DPOConfig) if "dpo" in old else ("train", TrainConfig) if "train" in old else (None, None)
         if part is None: continue
         names = {x.name for x in fields(cls)}
-        new = dict(old, **{part: asdict(cls(**{k: v for k, v in old[part].items() if k in names}))})
+        new = asdict(cls(**{k: v for k, v in old[part].items() if k in names and v is not None}))  # a field the run did not read is recorded as None
+        new = dict(old, **{part: recorded(new) if part == "dpo" else new})
         assert _comparable(new) == _comparable(old), f
         n += 1
     assert n >= 400
@@ -173,3 +174,11 @@ def test_gap_against_gain_follows_from_the_committed_studies(tmp_path):
             row = next(x for x in csv.DictReader(open(ROOT / "results" / "controls" / r["dataset"] / "regimes.csv"))
                        if (x["backbone"], x["arm"], x["base"], x["metric"]) == ("bce", "topk_stochastic-beta1.0", "dns-beta1.0", "ndcg@5"))
             assert r["vs_dns"]["rel_change"] == float(row["rel_change"])
+
+
+def test_committed_run_records_are_current():
+    "Every committed DPO run records what fit_dpo records today (benchmarks/study/records.py): no field its arm does not read, and its reference's stage 1."
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "records.py"), str(ROOT / "results"), "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["runs"] >= 400 and out["stale"] == 0 and out["without_stage1 (reference not committed)"] == 0

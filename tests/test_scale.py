@@ -180,17 +180,20 @@ def test_sampled_softmax_learns_transitions_end_to_end(tmp_path):
 def test_scale_train_benchmark_runs_every_task(tmp_path):
     out = tmp_path/"st"
     r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"scale_train.py"), "--sizes", "3000", "--users", "2000", "--steps", "2",
-                        "--eval_users", "200", "--thp", "0,1", "--out", str(out)], capture_output=True, text=True)
+                        "--eval_users", "200", "--thp", "0,1", "--rows", "dense,sparse", "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.with_suffix(".json").read_text())
     assert sorted(x["thp"] for x in res["rows"]).count(True) == len(res["rows"]) // 2  # every task without and with huge pages
-    rows = {x["task"]: x for x in res["rows"] if not x["thp"]}
+    assert [x["rows"] for x in res["rows"]].count("dense") == len(res["rows"]) // 2  # and with the table's gradient dense and sparse
+    dense, rows = ({x["task"]: x for x in res["rows"] if not x["thp"] and x["rows"] == m and x["mmap_threshold"] == 0} for m in ("dense", "sparse"))
+    assert dense["sampled_softmax"]["valid_ndcg@10_after"] == rows["sampled_softmax"]["valid_ndcg@10_after"]  # a whole epoch, the same model
     assert set(rows) == {"ce", "sampled_softmax", "dpo_topk_stochastic", "dpo_topk_stochastic_ann"}
     ann = rows["dpo_topk_stochastic_ann"]
     assert ann["index_build_s"] > 0 and 0 <= ann["pool_recall"] <= 1 and ann["recall_positions"] > 0 and ann["nlist"] == round(3000 ** 0.5)
-    assert set(res["epoch_ratio_to_sampled_softmax"]["3000"]) == {f"{t} (batch 128{h})" for t in ("dpo_topk_stochastic", "dpo_topk_stochastic_ann") for h in ("", ", THP")}
+    assert set(res["epoch_ratio_to_sampled_softmax"]["3000"]) == {f"{t} (batch 128{h}{d})" for t in ("dpo_topk_stochastic", "dpo_topk_stochastic_ann") for h in ("", ", THP") for d in ("", ", dense rows")}
     assert rows["sampled_softmax"]["epoch"] == "measured" and rows["sampled_softmax"]["steps_timed"] == rows["sampled_softmax"]["steps_per_epoch"]
     assert rows["ce"]["epoch"] == "extrapolated" and rows["ce"]["steps_timed"] == 2
     assert rows["sampled_softmax"]["valid_ndcg@10_after"] > rows["sampled_softmax"]["valid_ndcg@10_before"]
     md = out.with_suffix(".md").read_text()
     assert "| 3,000 | dpo_topk_stochastic | glibc default | 128 |" in md and "| 3,000 | sampled_softmax | mmap >= 65,536 B | 256 |" in md and "| 3,000 | dpo_topk_stochastic_ann | glibc default, THP | 128 |" in md
+    assert "| 3,000 | sampled_softmax | glibc default, THP, dense rows | 256 |" in md

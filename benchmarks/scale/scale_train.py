@@ -3,7 +3,7 @@
 
     python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
                                      [--mmap_thresholds 0,65536] [--vary sampled_softmax] [--index_refresh 100]
-                                     [--dpo_batches 128] [--thp 0,1]
+                                     [--dpo_batches 128] [--thp 0,1] [--rows dense,sparse]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
 hidden 64, 2 blocks, random initial weights (a step's time and memory do not depend on training). For each (catalogue size, task):
@@ -24,6 +24,11 @@ each at hidden 64), each a fresh mapping whose pages the kernel faults in one 4 
 PyTorch's CPU allocator ask for transparent huge pages for large blocks (where the kernel allows them, `madvise` or `always` in
 /sys/kernel/mm/transparent_hugepage/enabled). `--thp 0,1` runs every task without and with it, side by side.
 
+Reads of the item table: with an ID-only model the table is the embedding matrix, and `rodpo.items.rows` sends back only the rows
+each read takes, summed into one dense gradient after backward (`sparse`, the library's behaviour); `dense` indexes as `table[index]`
+does, one zero-filled catalogue-sized gradient per read (`rodpo.items.dense_rows`). Same gradients bit for bit. `--rows dense,sparse`
+runs every task both ways, side by side.
+
 Each runs in its own process (its peak RSS is its own) and trains `--steps` steps after one untimed warm-up step; the epoch time is
 the mean step time times the steps of an epoch ("extrapolated"). Tasks named in `--full` instead train one whole epoch (timed as it
 ran, "measured") and then rank `--eval_users` validation users against the whole catalogue (NDCG@10 and HR@10 before and after the epoch).
@@ -36,7 +41,7 @@ under the first of `--mmap_thresholds` (0 = glibc's default, adaptive); the task
 Writes results/benchmarks/scale_train.json and .md and prints the JSON.
 """
 from __future__ import annotations
-import argparse, copy, json, os, platform, resource, subprocess, sys, time
+import argparse, contextlib, copy, json, os, platform, resource, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: benchmarks/<group>/<name>.py)
@@ -98,12 +103,14 @@ def one(a) -> dict:
     base = rss_mb()
     n = len(batches) if full else min(a.steps + 1, len(batches))
     times = []
-    for i, (x, y) in enumerate(batches.epoch(0)):
-        if i == n: break
-        t = time.perf_counter()
-        loss = loss_of(x, y, i)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        times.append(time.perf_counter() - t)
+    from rodpo.items import dense_rows
+    with dense_rows() if a.rows == "dense" else contextlib.nullcontext():
+        for i, (x, y) in enumerate(batches.epoch(0)):
+            if i == n: break
+            t = time.perf_counter()
+            loss = loss_of(x, y, i)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            times.append(time.perf_counter() - t)
     step_s = float(np.mean(times[1:])) if len(times) > 1 else times[0]
     after = evaluate(model, valid)[0] if full else None
     build = {}
@@ -126,11 +133,11 @@ def one(a) -> dict:
 
 
 def markdown(out) -> str:
-    hdr = ("items", "task", "malloc", "batch", "steps/epoch", "s/step", "epoch s", "epoch", "peak RSS MB", "valid NDCG@10 before -> after one epoch")
+    hdr = ("items", "task", "memory", "batch", "steps/epoch", "s/step", "epoch s", "epoch", "peak RSS MB", "valid NDCG@10 before -> after one epoch")
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for r in out["rows"]:
         q = f"{r['valid_ndcg@10_before']:.4f} -> {r['valid_ndcg@10_after']:.4f} ({r['eval_users']:,} users)" if "eval_users" in r else ""
-        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + (", THP" if r.get("thp") else ""), r["batch"], r["steps_per_epoch"], r["step_s"],
+        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + (", THP" if r.get("thp") else "") + (", dense rows" if r.get("rows") == "dense" else ""), r["batch"], r["steps_per_epoch"], r["step_s"],
                                                         f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
     ann = [r for r in out["rows"] if "index_build_s" in r]
     if ann:
@@ -159,6 +166,7 @@ def main(argv=None):
     p.add_argument("--mmap_thresholds", default="0,65536", help="MALLOC_MMAP_THRESHOLD_ values in bytes (0 = glibc's adaptive default); every task runs under the first")
     p.add_argument("--vary", default="sampled_softmax", help="tasks that also run under the other --mmap_thresholds")
     p.add_argument("--thp", default="0", help="0 and/or 1: run the tasks without / with THP_MEM_ALLOC_ENABLE=1 (PyTorch's CPU allocator on transparent huge pages)")
+    p.add_argument("--rows", default="sparse", help="dense and/or sparse: the item table's gradient as one catalogue-sized tensor per read (dense) or as the rows read (sparse, the library's)")
     p.add_argument("--out", default=str(ROOT/"results"/"benchmarks"/"scale_train"))
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--n_items", type=int, help=argparse.SUPPRESS)
@@ -172,33 +180,36 @@ def main(argv=None):
     if any(t < 0 for t in thresholds): p.error(f"--mmap_thresholds {a.mmap_thresholds}: bytes >= 0 (0 = glibc's default)")
     thps = [int(t) for t in a.thp.split(",")]
     if set(thps) - {0, 1}: p.error(f"--thp {a.thp}: 0 and/or 1")
+    modes = a.rows.split(",")
+    if set(modes) - {"dense", "sparse"}: p.error(f"--rows {a.rows}: dense and/or sparse")
     rows = []
     for n in map(int, a.sizes.split(",")):
-        for thp, task, mmap, batch in ((h, t, m, b) for h in thps for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
+        for mode, thp, task, mmap, batch in ((g, h, t, m, b) for g in modes for h in thps for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
                                        for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])):
             env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "THP_MEM_ALLOC_ENABLE")}
             env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}),
                        **({"THP_MEM_ALLOC_ENABLE": "1"} if thp else {}))
             cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
-                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch)]
+                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 raise RuntimeError(f"{n:,} items, {task} (batch {batch}) failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
-            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp)))
+            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp), rows=mode))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads, index_refresh=a.index_refresh, dpo_batches=a.dpo_batches,
-                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps),
+                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes),
                machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg(), transparent_hugepage=thp_mode()), rows=rows)
     out["epoch_ratio_to_sampled_softmax"] = {}
     for n in sorted({r["n_items"] for r in rows}):
-        for thp in thps:  # each DPO epoch against the sampled-softmax epoch under the same allocator
-            first = {f"{r['task']} (batch {r['batch']}{', THP' if thp else ''})": r for r in rows if r["n_items"] == n and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp)}
+        for thp, mode in ((h, g) for g in modes for h in thps):  # each DPO epoch against the sampled-softmax epoch under the same allocator and table reads
+            first = {f"{r['task']} (batch {r['batch']}{', THP' if thp else ''}{', dense rows' if mode == 'dense' else ''})": r for r in rows
+                     if r["n_items"] == n and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp) and r.get("rows", "dense") == mode}
             ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
             if ss: out["epoch_ratio_to_sampled_softmax"].setdefault(str(n), {}).update({t: round(r["epoch_s"] / ss[0]["epoch_s"], 2) for t, r in first.items() if t.startswith("dpo")})
     big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
     if big:
-        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{', THP' if r['thp'] else ''})": r["peak_rss_mb"] for r in big}
+        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{', THP' if r['thp'] else ''}{', dense rows' if r['rows'] == 'dense' else ''})": r["peak_rss_mb"] for r in big}
         out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
