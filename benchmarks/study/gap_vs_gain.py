@@ -7,8 +7,10 @@ For each study folder: the mean test NDCG@5 of its `ce` and `bce` references ove
 and from its `regimes.csv` the arm's relative change on the BCE backbone against `continue` (the gain). The simpler alternatives on the BCE
 backbone come from `--controls`/<dataset>/regimes.csv where that folder exists (`controls.py`: the same references and budget), else from the
 study's own table: the arm against the negatives-only control with its negatives and against `dns`; `dns`, the negatives alone and
-`continue-ce` against `continue` (95% CI, Holm-adjusted p of the table they come from). Across the datasets, the Spearman rank correlation of
-gap and gain: with a handful of datasets it describes, it does not test. Writes OUT.json and OUT.md, prints the markdown.
+`continue-ce` against `continue` (95% CI, Holm-adjusted p of the table they come from). The arm against `continue-ce` (the BCE model
+continued with full CE), paired over users and seeds from the runs' per-user ranks, Holm-adjusted over the datasets that have both, and
+what a run of each costs (mean wall seconds, `train_s`). Across the datasets, the Spearman rank correlation of gap and gain: with a
+handful of datasets it describes, it does not test. Writes OUT.json and OUT.md, prints the markdown.
 """
 import argparse, json, sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from rodpo.experiment import format_change, format_p
+from rodpo.experiment import format_change, format_p, paired_comparison, holm, experiment_table, _per_user
 
 
 def references(folder: Path, backbone: str) -> dict:
@@ -34,6 +36,17 @@ def change(t: pd.DataFrame, arm: str, base: str):
     if not len(r): return None
     r = r.iloc[0]
     return dict(rel_change=float(r.rel_change), ci_low=float(r.ci_low), ci_high=float(r.ci_high), p_holm=float(r.p_holm), seeds=int(r.seeds))
+
+
+def versus_switch(runs: Path, arm: str, switch: str = "continue-ce") -> dict | None:
+    "The arm against `switch` on NDCG@5 (paired over users and the seeds both have), and each one's mean training seconds per run; None where either is missing."
+    t = experiment_table(runs) if runs.exists() else None
+    if t is None or not len(t): return None
+    seeds = sorted(set(t[t.strategy == arm].seed) & set(t[t.strategy == switch].seed))
+    if not seeds: return None
+    c = paired_comparison(_per_user(runs, arm, seeds, "ndcg@5"), _per_user(runs, switch, seeds, "ndcg@5"))
+    cost = {k: round(float(t[(t.strategy == k) & t.seed.isin(seeds)].train_s.mean()), 1) for k in (arm, switch)}
+    return dict(rel_change=float(c["rel_change"]), ci_low=c["ci_low"], ci_high=c["ci_high"], p=c["p"], seeds=len(seeds), train_s=cost)
 
 
 def fmt(c) -> str:
@@ -62,7 +75,10 @@ def main(argv=None):
                          vs_continue=change(t, arm, "continue"), alternatives=source, alt_vs_continue=change(alt, arm, "continue"),
                          vs_negatives=change(alt, arm, f"negatives-{a.arm}"), vs_dns=change(alt, arm, f"dns-beta{a.beta}"),
                          dns_vs_continue=change(alt, f"dns-beta{a.beta}", "continue"), negatives_vs_continue=change(alt, f"negatives-{a.arm}", "continue"),
-                         continue_ce_vs_continue=change(alt, "continue-ce", "continue")))
+                         continue_ce_vs_continue=change(alt, "continue-ce", "continue"),
+                         vs_continue_ce=versus_switch((Path(a.controls) / folder.name if source == "controls" else folder) / "bce", arm)))
+    have = [r["vs_continue_ce"] for r in rows if r["vs_continue_ce"]]
+    for c, ph in zip(have, holm([c["p"] for c in have])): c["p_holm"] = float(ph)
     gaps = pd.Series([r["gap"] for r in rows]); gains = pd.Series([r["vs_continue"]["rel_change"] if r["vs_continue"] else np.nan for r in rows])
     ok = gains.notna()
     rho = float(gaps[ok].rank().corr(gains[ok].rank())) if ok.sum() >= 3 else None  # Spearman: Pearson on ranks
@@ -77,6 +93,9 @@ def main(argv=None):
            "|---|---|---|---|---|---|---|---|"]
     md += [f"| {r['dataset']} | {fmt(r['alt_vs_continue'])} | {fmt(r['vs_negatives'])} | {fmt(r['vs_dns'])} | {fmt(r['dns_vs_continue'])} | {fmt(r['negatives_vs_continue'])} | "
            f"{fmt(r['continue_ce_vs_continue'])} | {'`' + a.controls + '/' + r['dataset'] + '`' if r['alternatives'] == 'controls' else 'the study'} |" for r in rows]
+    md += ["", f"{arm} against the BCE model continued with full CE (`continue-ce`), paired over users and seeds (Holm over the datasets), and the mean wall seconds of a run of each (two runs shared the 2-core machine):", "",
+           f"| dataset | seeds | {arm} vs continue-ce | {arm} s/run | continue-ce s/run |", "|---|---|---|---|---|"]
+    md += [f"| {r['dataset']} | {c['seeds']} | {fmt(c)} | {c['train_s'][arm]} | {c['train_s']['continue-ce']} |" for r in rows if (c := r["vs_continue_ce"])]
     md += ["", f"Spearman rank correlation of the gap's size (BCE below CE) and the gain over `continue`, {int(ok.sum())} datasets: "
            + ("not computed (fewer than 3)" if rho is None else f"{-rho:+.2f}") + " (descriptive: a handful of datasets tests nothing)."]
     text = "\n".join(md) + "\n"
