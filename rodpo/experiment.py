@@ -327,7 +327,8 @@ def sweep_figure(table: pd.DataFrame, param: str, metrics=("ndcg@5", "mrr@5"), r
 
 # %% ../nbs/11_experiment.ipynb #1611252f
 def experiment_table(out_dir) -> pd.DataFrame:
-    """One row per finished run: arm (the run folder's name without the seed: `reference`, `continue`, a strategy, or `<strategy>-beta<b>`), seed, test metrics, steps and mean false-negative rate.
+    """One row per finished run: arm (the run folder's name without the seed: `reference`, `continue`, a strategy, or `<strategy>-beta<b>`), seed, test metrics, steps,
+    mean false-negative rate and training time in seconds (`train_s`: a DPO run's wall time, a reference's epochs times its mean epoch time).
     A folder with no finished run folder but a `runs.csv` (a committed experiment: its run folders keep only their per-user ranks, so that a new run of
     the same job trains instead of reusing them) gives that table."""
     rows = []
@@ -335,7 +336,8 @@ def experiment_table(out_dir) -> pd.DataFrame:
         if f.parent.name.startswith("sweep-"): continue
         m = json.loads(f.read_text())
         rows.append(dict(strategy=f.parent.name.rsplit("-seed", 1)[0], seed=m["seed"], run=f.parent.name, **{f"test_{k}": v for k, v in m["test"].items()},
-                         steps=m.get("steps"), best_step=m.get("best_step"), false_negative_rate=m.get("mean_false_negative_rate")))
+                         steps=m.get("steps"), best_step=m.get("best_step"), false_negative_rate=m.get("mean_false_negative_rate"),
+                         train_s=m["wall_s"] if "wall_s" in m else m["epochs"] * m["mean_epoch_time"] if "mean_epoch_time" in m else None))
     if not rows and (Path(out_dir)/"runs.csv").exists(): return pd.read_csv(Path(out_dir)/"runs.csv")
     return pd.DataFrame(rows)
 
@@ -418,7 +420,8 @@ def format_change(r) -> str:
     return f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
 
 def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"), bases=("continue", "reference", "hard", "negatives"), n_boot: int = 1000) -> pd.DataFrame:
-    "Per arm: mean ± std over seeds of the test `metrics`; for NDCG@5 and MRR@5 the relative change vs each baseline with its 95% CI and Holm-adjusted p (`compare_arms`); mean false-negative rate."
+    """Per arm: mean ± std over seeds of the test `metrics`; for NDCG@5 and MRR@5 the relative change vs each baseline with its 95% CI and Holm-adjusted p (`compare_arms`);
+    mean false-negative rate; mean training time of a run in seconds (`train_s`: the cost of an arm, on the machine and with the workers it ran with)."""
     table = experiment_table(out_dir)
     cmp = compare_arms(out_dir, [k for k in ("ndcg@5", "mrr@5") if k in metrics], bases, n_boot)
     rows = []
@@ -433,6 +436,8 @@ def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"
             row[f"{r.metric} p_holm vs {base}"] = format_p(r.p_holm)
         fnr = g.false_negative_rate.dropna()
         row["false_negative_rate"] = round(float(fnr.mean()), 4) if len(fnr) else "—"
+        secs = g["train_s"].dropna() if "train_s" in g else ()  # tables of runs recorded before it have none
+        row["train_s"] = round(float(secs.mean()), 1) if len(secs) else "—"
         rows.append(row)
     return pd.DataFrame(rows).set_index("strategy").fillna("—")
 
