@@ -56,6 +56,7 @@ class DPOConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # negative strategy
     device: str = "auto"  # 'auto', 'cpu', 'cuda', ...
     amp: bool = False  # bfloat16 autocast of the policy's and the reference's encoder (for CUDA); scores, losses and sampling stay in float32
+    fused_adam: bool = False  # Adam's fused kernel (`torch.optim.Adam(fused=True)`): one pass over each parameter, about 10x faster on a million-item table on a CPU; the same update up to float rounding, so runs are not bit-identical with the default
     progress: bool = True  # progress bars
 
     def __post_init__(self):
@@ -79,7 +80,7 @@ class DPOConfig:
         need(self.metric in METRICS, f"metric={self.metric!r} is not one of {', '.join(METRICS)}")
         need(isinstance(self.device, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
              f"device={self.device!r} must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
-        for k in ("amp", "progress", "control", "negatives", "keep_reference"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
+        for k in ("amp", "progress", "control", "negatives", "keep_reference", "fused_adam"): need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
         need(self.control or not self.negatives, "negatives=True is the negatives-only control: it needs control=True")
         need(self.switch is None or (self.switch in LOSSES and self.control and not self.negatives),
              f"switch={self.switch!r} continues the reference with another objective: one of {LOSSES}, with control=True and negatives=False")
@@ -316,7 +317,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     policy = copy.deepcopy(reference).train()
     for p in policy.parameters(): p.requires_grad_(True)
     with torch.no_grad(): ref_table = reference.item_table()
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, **(dict(fused=True) if cfg.fused_adam else {}))
     mc = reference.cfg
     counts = item_counts(ds.sequences, ds.n_items)
     stage1_cfg = torch.load(Path(cfg.stage1)/"best.pt", map_location="cpu", weights_only=False).get("train_config", {})

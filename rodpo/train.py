@@ -57,6 +57,7 @@ class TrainConfig:
     mask_history: bool = False  # mask the user's history items when ranking (reported alongside when used)
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
     amp: bool = False  # bfloat16 autocast of the encoder's forward pass (for CUDA); the softmax, the losses and evaluation stay in float32
+    fused_adam: bool = False  # Adam's fused kernel (`torch.optim.Adam(fused=True)`): one pass over each parameter, about 10x faster on a million-item table on a CPU; the same update up to float rounding, so runs are not bit-identical with the default
     progress: bool = True  # progress bars
 
     def __post_init__(self):
@@ -82,7 +83,7 @@ class TrainConfig:
         need(self.neg_exclude == "target" or self.loss == "bce", f"neg_exclude={self.neg_exclude!r} applies to loss='bce' only; leave it at 'target'")
         need(is_num(self.neg_alpha) and self.neg_alpha >= 0, f"neg_alpha={self.neg_alpha!r} must be a finite number >= 0")
         need(isinstance(self.metric, str) and self.metric in METRICS, f"metric={self.metric!r} is not one of {', '.join(METRICS)}")
-        for k in ("all_windows", "mask_history", "amp", "progress", "logq"):
+        for k in ("all_windows", "mask_history", "amp", "progress", "logq", "fused_adam"):
             need(isinstance(getattr(self, k), bool), f"{k}={getattr(self, k)!r} must be True or False")
         need(isinstance(self.device, str) and _DEVICE.fullmatch(self.device) is not None,
              f"device={self.device!r} must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
@@ -142,7 +143,7 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
     objective = Objective.from_config(cfg, ds.n_items, item_counts(ds.sequences, ds.n_items))
     step_loss = data_parallel(model, lambda mod, *a: stage1_loss(mod, *a, objective=objective), dev)  # several processes: rank 0's initial weights go to all
     if n > 1: seed_everything(rank_seed(cfg.seed, rank))  # dropout: one stream per process
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **(dict(fused=True) if cfg.fused_adam else {}))
     batches = TrainBatches(ds.sequences, model_cfg.max_len, cfg.batch_size, cfg.seed, cfg.all_windows, cfg.bucket)
     per = batches.n_targets / len(batches)  # every target weighs the same, whatever its batch
     valid = eval_set(ds, "valid", model_cfg.max_len)

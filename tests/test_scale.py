@@ -197,3 +197,17 @@ def test_scale_train_benchmark_runs_every_task(tmp_path):
     md = out.with_suffix(".md").read_text()
     assert "| 3,000 | dpo_topk_stochastic | glibc default | 128 |" in md and "| 3,000 | sampled_softmax | mmap >= 65,536 B | 256 |" in md and "| 3,000 | dpo_topk_stochastic_ann | glibc default, THP | 128 |" in md
     assert "| 3,000 | sampled_softmax | glibc default, THP, dense rows | 256 |" in md
+
+
+def test_scale_train_benchmark_optimiser_and_index_variants(tmp_path):
+    "--fused 0,1 runs every task with Adam as by default and with its fused kernel; --index flat,sq8 runs the approximate-pool task with each index; each DPO row has its ratio to the sampled-softmax epoch of its own optimiser."
+    out = tmp_path/"st"
+    r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"scale_train.py"), "--sizes", "3000", "--users", "2000", "--steps", "2", "--full", "",
+                        "--tasks", "sampled_softmax,dpo_topk_stochastic_ann", "--mmap_thresholds", "0", "--fused", "0,1", "--index", "flat,sq8", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.with_suffix(".json").read_text())
+    got = sorted((x["task"], x["fused"], x.get("index")) for x in res["rows"])
+    assert got == sorted((t, f, i) for f in (False, True) for t, i in (("sampled_softmax", None), ("dpo_topk_stochastic_ann", "flat"), ("dpo_topk_stochastic_ann", "sq8")))
+    assert set(res["epoch_ratio_to_sampled_softmax"]["3000"]) == {f"dpo_topk_stochastic_ann (batch 128{f}{i})" for f in ("", ", fused Adam") for i in ("", ", sq8")}
+    assert "| 3,000 | dpo_topk_stochastic_ann | glibc default, fused Adam, sq8 | 128 |" in out.with_suffix(".md").read_text()

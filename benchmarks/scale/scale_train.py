@@ -4,6 +4,7 @@
     python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
                                      [--mmap_thresholds 0,65536] [--vary sampled_softmax] [--index_refresh 100]
                                      [--dpo_batches 128] [--thp 0,1] [--rows dense,sparse]
+                                     [--fused 0,1] [--index flat,sq8]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
 hidden 64, 2 blocks, random initial weights (a step's time and memory do not depend on training). For each (catalogue size, task):
@@ -28,6 +29,11 @@ Reads of the item table: with an ID-only model the table is the embedding matrix
 each read takes, summed into one dense gradient after backward (`sparse`, the library's behaviour); `dense` indexes as `table[index]`
 does, one zero-filled catalogue-sized gradient per read (`rodpo.items.dense_rows`). Same gradients bit for bit. `--rows dense,sparse`
 runs every task both ways, side by side.
+
+The optimiser: Adam as the library runs it by default (`--fused 0`), or its fused kernel (`--fused 1`, `fused_adam=True` in
+TrainConfig and DPOConfig: one pass over each parameter; the same update up to float rounding). The approximate pool's index:
+`--index flat` (IVF-Flat, the default) and/or `sq8` (`SamplerConfig(index='sq8')`, 8-bit codes: a faster scan); the DPO task with the
+approximate pool runs once per index.
 
 Each runs in its own process (its peak RSS is its own) and trains `--steps` steps after one untimed warm-up step; the epoch time is
 the mean step time times the steps of an epoch ("extrapolated"). Tasks named in `--full` instead train one whole epoch (timed as it
@@ -79,12 +85,12 @@ def one(a) -> dict:
     objective = Objective("ce" if a.task == "ce" else "sampled_softmax", a.n_items, n_negatives=100)
     batches = TrainBatches(ds.sequences, 50, a.batch if dpo else 256, seed=0)
     per = batches.n_targets / len(batches)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **(dict(fused=True) if a.fused == "1" else {}))
     if dpo:
         reference = copy.deepcopy(model).eval()
         for p in reference.parameters(): p.requires_grad_(False)
         with torch.no_grad(): ref_table = reference.item_table()
-        ann = dict(pool="ann", index_refresh=a.index_refresh) if a.task.endswith("_ann") else {}
+        ann = dict(pool="ann", index_refresh=a.index_refresh, index=a.index) if a.task.endswith("_ann") else {}
         cfg = DPOConfig(stage1="(synthetic)", beta=1.0, ce_weight=1.0, batch_size=a.batch, sampler=SamplerConfig(strategy="topk_stochastic", K=50, m=1, **ann))
         sampler = NegativeSampler(cfg.sampler, a.n_items, item_counts(ds.sequences, a.n_items))
         gen = torch.Generator().manual_seed(0)
@@ -117,7 +123,7 @@ def one(a) -> dict:
     if dpo and sampler.cfg.pool == "ann":  # one more index build, timed on its own; an epoch has one per index_refresh steps
         from rodpo.negatives import ItemIndex
         t = time.perf_counter()
-        with torch.no_grad(): index = ItemIndex(model.item_table(), sampler.cfg.nlist, sampler.cfg.nprobe)
+        with torch.no_grad(): index = ItemIndex(model.item_table(), sampler.cfg.nlist, sampler.cfg.nprobe, kind=sampler.cfg.index)
         build = dict(index_build_s=round(time.perf_counter() - t, 2), index_refresh=sampler.cfg.index_refresh, nlist=index.nlist,
                      nprobe=index.index.nprobe, candidates=sampler.cfg.candidates, pool_recall=round(float(np.mean(recall)), 4), recall_positions=len(recall))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -137,7 +143,7 @@ def markdown(out) -> str:
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for r in out["rows"]:
         q = f"{r['valid_ndcg@10_before']:.4f} -> {r['valid_ndcg@10_after']:.4f} ({r['eval_users']:,} users)" if "eval_users" in r else ""
-        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + (", THP" if r.get("thp") else "") + (", dense rows" if r.get("rows") == "dense" else ""), r["batch"], r["steps_per_epoch"], r["step_s"],
+        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + (", THP" if r.get("thp") else "") + (", dense rows" if r.get("rows") == "dense" else "") + (", fused Adam" if r.get("fused") else "") + (f", {r['index']}" if r.get("index", "flat") != "flat" else ""), r["batch"], r["steps_per_epoch"], r["step_s"],
                                                         f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
     ann = [r for r in out["rows"] if "index_build_s" in r]
     if ann:
@@ -167,6 +173,8 @@ def main(argv=None):
     p.add_argument("--vary", default="sampled_softmax", help="tasks that also run under the other --mmap_thresholds")
     p.add_argument("--thp", default="0", help="0 and/or 1: run the tasks without / with THP_MEM_ALLOC_ENABLE=1 (PyTorch's CPU allocator on transparent huge pages)")
     p.add_argument("--rows", default="sparse", help="dense and/or sparse: the item table's gradient as one catalogue-sized tensor per read (dense) or as the rows read (sparse, the library's)")
+    p.add_argument("--fused", default="0", help="0 and/or 1: Adam as by default, and/or its fused kernel (fused_adam=True)")
+    p.add_argument("--index", default="flat", help="flat and/or sq8: the approximate pool's index (SamplerConfig.index); each runs the dpo_topk_stochastic_ann task")
     p.add_argument("--out", default=str(ROOT/"results"/"benchmarks"/"scale_train"))
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--n_items", type=int, help=argparse.SUPPRESS)
@@ -182,34 +190,42 @@ def main(argv=None):
     if set(thps) - {0, 1}: p.error(f"--thp {a.thp}: 0 and/or 1")
     modes = a.rows.split(",")
     if set(modes) - {"dense", "sparse"}: p.error(f"--rows {a.rows}: dense and/or sparse")
+    fuseds = [int(f) for f in a.fused.split(",")]
+    if set(fuseds) - {0, 1}: p.error(f"--fused {a.fused}: 0 and/or 1")
+    indexes = a.index.split(",")
+    if set(indexes) - {"flat", "sq8"}: p.error(f"--index {a.index}: flat and/or sq8")
     rows = []
     for n in map(int, a.sizes.split(",")):
-        for mode, thp, task, mmap, batch in ((g, h, t, m, b) for g in modes for h in thps for t in tasks for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
-                                       for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])):
+        for mode, thp, fused, task, mmap, batch, index in ((g, h, f, t, m, b, i) for g in modes for h in thps for f in fuseds for t in tasks
+                                                           for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
+                                                           for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])
+                                                           for i in (indexes if t.endswith("_ann") else indexes[:1])):
             env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "THP_MEM_ALLOC_ENABLE")}
             env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}),
                        **({"THP_MEM_ALLOC_ENABLE": "1"} if thp else {}))
             cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
-                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode]
+                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode, "--fused", str(fused), "--index", index]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 raise RuntimeError(f"{n:,} items, {task} (batch {batch}) failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
-            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp), rows=mode))
+            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp), rows=mode, fused=bool(fused), **(dict(index=index) if task.endswith("_ann") else {})))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads, index_refresh=a.index_refresh, dpo_batches=a.dpo_batches,
-                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes),
+                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes, fused=fuseds, index=indexes),
                machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg(), transparent_hugepage=thp_mode()), rows=rows)
     out["epoch_ratio_to_sampled_softmax"] = {}
     for n in sorted({r["n_items"] for r in rows}):
-        for thp, mode in ((h, g) for g in modes for h in thps):  # each DPO epoch against the sampled-softmax epoch under the same allocator and table reads
-            first = {f"{r['task']} (batch {r['batch']}{', THP' if thp else ''}{', dense rows' if mode == 'dense' else ''})": r for r in rows
-                     if r["n_items"] == n and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp) and r.get("rows", "dense") == mode}
+        for thp, mode, fused in ((h, g, f) for g in modes for h in thps for f in fuseds):  # each DPO epoch against the sampled-softmax epoch under the same allocator, table reads and optimiser
+            first = {f"{r['task']} (batch {r['batch']}{', THP' if thp else ''}{', dense rows' if mode == 'dense' else ''}{', fused Adam' if fused else ''}"
+                     f"{', ' + r['index'] if r.get('index', 'flat') != 'flat' else ''})": r for r in rows
+                     if r["n_items"] == n and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp) and r.get("rows", "dense") == mode and r.get("fused", False) == bool(fused)}
             ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
             if ss: out["epoch_ratio_to_sampled_softmax"].setdefault(str(n), {}).update({t: round(r["epoch_s"] / ss[0]["epoch_s"], 2) for t, r in first.items() if t.startswith("dpo")})
     big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
     if big:
-        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{', THP' if r['thp'] else ''}{', dense rows' if r['rows'] == 'dense' else ''})": r["peak_rss_mb"] for r in big}
+        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{', THP' if r['thp'] else ''}{', dense rows' if r['rows'] == 'dense' else ''}{', fused Adam' if r['fused'] else ''}"
+                                    f"{', ' + r['index'] if r.get('index', 'flat') != 'flat' else ''})": r["peak_rss_mb"] for r in big}
         out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
