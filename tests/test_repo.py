@@ -94,7 +94,7 @@ def test_main_job_table_recomputes_from_committed_per_user_ranks(tmp_path):
     from rodpo.runs import load_ranks
     src = ROOT / "results" / "reproduce" / "scientific"
     runs = sorted(p.parent for p in src.glob("*-seed*/test_ranks.npz"))
-    assert len(runs) == 36
+    assert len(runs) == 39
     shutil.copy(src / "runs.csv", tmp_path / "runs.csv")
     for run in runs:  # only what is committed: no metrics.json, no test_per_user.csv, no checkpoint
         (tmp_path / run.name).mkdir()

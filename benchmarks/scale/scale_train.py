@@ -148,8 +148,8 @@ def markdown(out) -> str:
     ann = [r for r in out["rows"] if "index_build_s" in r]
     if ann:
         lines += ["", "Approximate pool (`pool='ann'`): index build, rebuilds per epoch and the pools' recall of the exact top-50 (random initial weights)", "",
-                  "| items | batch | cells | probes | candidates | build s | rebuild every | builds/epoch | recall@50 (positions) |", "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['n_items']:,} | {r['batch']} | {r['nlist']} | {r['nprobe']} | {r['candidates']} | {r['index_build_s']} | {r['index_refresh']} | "
+                  "| items | batch | index | cells | probes | candidates | build s | rebuild every | builds/epoch | recall@50 (positions) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['n_items']:,} | {r['batch']} | {r.get('index', 'flat')}{', fused Adam' if r.get('fused') else ''} | {r['nlist']} | {r['nprobe']} | {r['candidates']} | {r['index_build_s']} | {r['index_refresh']} | "
                   f"{-(-r['steps_per_epoch'] // r['index_refresh'])} | {r['pool_recall']} ({r['recall_positions']:,}) |" for r in ann]
     if out.get("epoch_ratio_to_sampled_softmax"):
         lines += ["", "DPO epoch / sampled-softmax stage-1 epoch (same run): " + "; ".join(
