@@ -138,12 +138,18 @@ def one(a) -> dict:
     return row
 
 
+def variant(r) -> str:
+    "A row's settings beyond the defaults, as the tables name them: ', THP', ', dense rows', ', fused Adam', ', sq8'."
+    return ((", THP" if r.get("thp") else "") + (", dense rows" if r.get("rows") == "dense" else "") + (", fused Adam" if r.get("fused") else "")
+            + (f", {r['index']}" if r.get("index", "flat") != "flat" else ""))
+
+
 def markdown(out) -> str:
     hdr = ("items", "task", "memory", "batch", "steps/epoch", "s/step", "epoch s", "epoch", "peak RSS MB", "valid NDCG@10 before -> after one epoch")
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for r in out["rows"]:
         q = f"{r['valid_ndcg@10_before']:.4f} -> {r['valid_ndcg@10_after']:.4f} ({r['eval_users']:,} users)" if "eval_users" in r else ""
-        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + (", THP" if r.get("thp") else "") + (", dense rows" if r.get("rows") == "dense" else "") + (", fused Adam" if r.get("fused") else "") + (f", {r['index']}" if r.get("index", "flat") != "flat" else ""), r["batch"], r["steps_per_epoch"], r["step_s"],
+        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + variant(r), r["batch"], r["steps_per_epoch"], r["step_s"],
                                                         f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
     ann = [r for r in out["rows"] if "index_build_s" in r]
     if ann:
@@ -217,15 +223,13 @@ def main(argv=None):
     out["epoch_ratio_to_sampled_softmax"] = {}
     for n in sorted({r["n_items"] for r in rows}):
         for thp, mode, fused in ((h, g, f) for g in modes for h in thps for f in fuseds):  # each DPO epoch against the sampled-softmax epoch under the same allocator, table reads and optimiser
-            first = {f"{r['task']} (batch {r['batch']}{', THP' if thp else ''}{', dense rows' if mode == 'dense' else ''}{', fused Adam' if fused else ''}"
-                     f"{', ' + r['index'] if r.get('index', 'flat') != 'flat' else ''})": r for r in rows
+            first = {f"{r['task']} (batch {r['batch']}{variant(r)})": r for r in rows
                      if r["n_items"] == n and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp) and r.get("rows", "dense") == mode and r.get("fused", False) == bool(fused)}
             ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
             if ss: out["epoch_ratio_to_sampled_softmax"].setdefault(str(n), {}).update({t: round(r["epoch_s"] / ss[0]["epoch_s"], 2) for t, r in first.items() if t.startswith("dpo")})
     big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
     if big:
-        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{', THP' if r['thp'] else ''}{', dense rows' if r['rows'] == 'dense' else ''}{', fused Adam' if r['fused'] else ''}"
-                                    f"{', ' + r['index'] if r.get('index', 'flat') != 'flat' else ''})": r["peak_rss_mb"] for r in big}
+        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{variant(r)})": r["peak_rss_mb"] for r in big}
         out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")

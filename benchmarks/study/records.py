@@ -30,8 +30,11 @@ def updated(run: Path) -> dict:
         ref = Path(c["dpo"]["stage1"])
         if "stage1" not in new and (ref / "config.json").exists():
             s1 = stage1_record(ref, json.loads((ref / "config.json").read_text())["train"])
-            after = "objective" if "objective" in new else "backbone"
-            new = {k2: v2 for k, v in new.items() for k2, v2 in ((k, v), *((("stage1", s1),) if k == after else ()))}
+            after, ordered = "objective" if "objective" in new else "backbone", {}
+            for k, v in new.items():  # stage1 after the objective, where fit_dpo writes it
+                ordered[k] = v
+                if k == after: ordered["stage1"] = s1
+            new = ordered
         if new != m or list(new) != list(m): out["metrics.json"] = new
     return out
 
