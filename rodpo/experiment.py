@@ -386,9 +386,10 @@ def paired_comparison(a: np.ndarray,  # (seeds, users) per-user metric of the ar
 # %% ../nbs/11_experiment.ipynb #a7e51c03
 def _base_of(arm: str, base: str) -> str:
     """The run name of `base` that `arm` is compared with: a strategy base keeps the arm's beta (`topk_stochastic-beta1` vs `hard-beta1`);
-    `negatives` is the negatives-only control with the arm's own strategy (`topk_stochastic-beta1` vs `negatives-topk_stochastic`)."""
+    `negatives` is the negatives-only control with the arm's own strategy (`topk_stochastic-beta1` vs `negatives-topk_stochastic`); a control
+    (`continue-ce`, `negatives-dns`) has no beta."""
     if base == "negatives": return f"negatives-{arm.split('-beta')[0]}"
-    if base in ("reference", "continue") or "-beta" not in arm: return base
+    if base in ("reference", "continue") or base.startswith(("continue-", "negatives-")) or "-beta" not in arm: return base
     return f"{base}-beta{arm.rsplit('-beta', 1)[1]}"
 
 def compare_arms(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "reference", "hard", "negatives"), n_boot: int = 1000) -> pd.DataFrame:

@@ -46,6 +46,7 @@ class SASRecConfig:
     feature_dims: dict = None  # modality -> feature width, filled from the dataset by `for_dataset`
     n_attributes: int = 0  # attribute vocabulary size, filled from the dataset
     attr_width: int = 1  # most attributes of one item, filled from the dataset
+    tied_output: bool = True  # score items against the input item table (SASRec); False: against a second item encoder of the same configuration, with parameters of its own (gSASRec's separate output embeddings, its default `reuse_item_embeddings=False`)
 
     def __post_init__(self):
         self.modalities = tuple(self.modalities)
@@ -60,6 +61,7 @@ class SASRecConfig:
             v = getattr(self, k)
             need(isinstance(v, (int, float)) and 0 <= v < 1, f"{k}={v!r} must be in [0, 1)")
         need(self.init_std > 0, f"init_std={self.init_std!r} must be > 0")
+        need(isinstance(self.tied_output, bool), f"tied_output={self.tied_output!r} must be True or False")
         self.item_config()  # checks modalities, fusion and the MoE settings
         if self.moe_ffn: self.moe_config()
 
@@ -150,6 +152,7 @@ class SASRec(nn.Module):
         self.ln, self.drop = nn.LayerNorm(cfg.hidden, eps=1e-12), nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(CausalBlock(cfg) for _ in range(cfg.n_layers))
         self.final_ln = nn.LayerNorm(cfg.hidden, eps=1e-12) if cfg.norm_first else nn.Identity()
+        self.out_items = None if cfg.tied_output else ItemEncoder(cfg.item_config(), cfg.n_items, cfg.hidden, features, attr, cfg.n_attributes, cfg.init_std)  # untied: the scoring table's own encoder (the features shared)
         for m in [self.pos_emb, *self.blocks.modules()]: self._init(m)
 
     @classmethod
@@ -162,14 +165,16 @@ class SASRec(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
 
     def item_table(self) -> torch.Tensor:
-        "Representations of all items, row i = item i (row 0 = padding): compute once per step, or once per catalogue at inference."
-        return self.items()
+        """The table items are scored against, row i = item i (row 0 = padding): compute once per step, or once per catalogue at inference.
+        With `tied_output` (the default) the item representations, which also embed the histories; else those of the output encoder."""
+        return self.items() if self.out_items is None else self.out_items()
 
     def forward(self, items: torch.Tensor, table: torch.Tensor | None = None, last: bool = False) -> torch.Tensor:
-        "Hidden state after every position of left-padded histories `items` (B, T<=max_len): (B, T, hidden); with `last`, after the last position only (B, 1, hidden), the last block computing only what that position needs."
+        "Hidden state after every position of left-padded histories `items` (B, T<=max_len): (B, T, hidden), their items' rows read from `table` (`item_table()`; untied, from the item encoder); with `last`, after the last position only (B, 1, hidden), the last block computing only what that position needs."
         B, T = items.shape
         if T > self.cfg.max_len: raise ValueError(f"history width {T} exceeds max_len={self.cfg.max_len}; cut histories to the last max_len items")
-        table = self.item_table() if table is None else table
+        if self.out_items is not None: table = self.items()  # untied: histories are embedded by the item encoder, `table` only scores
+        elif table is None: table = self.item_table()
         valid = items > 0
         pos = torch.arange(self.cfg.max_len - T, self.cfg.max_len, device=items.device)
         x = self.drop(self.ln(rows(table, items) + self.pos_emb(pos)))

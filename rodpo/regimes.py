@@ -18,8 +18,8 @@ from .runs import save_json
 from .experiment import ExperimentConfig, run_experiment, experiment_table, compare_arms, paired_comparison, holm, _per_user, format_p, format_change
 
 # %% auto #0
-__all__ = ['BACKBONES', 'DEFAULT_MODEL', 'BACKBONE_ORDER', 'RegimesConfig', 'quarter_epochs', 'run_regimes', 'regimes_table',
-           'regimes_summary', 'versus_full_ce', 'regimes_figure']
+__all__ = ['BACKBONES', 'BACKBONE_MODEL', 'DEFAULT_MODEL', 'BACKBONE_ORDER', 'RegimesConfig', 'quarter_epochs', 'run_regimes',
+           'regimes_table', 'regimes_summary', 'versus_full_ce', 'regimes_figure']
 
 # %% ../nbs/15_regimes.ipynb #rg000006
 BACKBONES = {  # stage-1 objectives compared, as TrainConfig overrides
@@ -28,6 +28,9 @@ BACKBONES = {  # stage-1 objectives compared, as TrainConfig overrides
     "bce": dict(loss="bce"),
     "gbce": dict(loss="gbce", gbce_negatives=256, gbce_t=0.75),  # gSASRec's published defaults
     "sampled_softmax_1000": dict(loss="sampled_softmax", n_negatives=1000, neg_sampling="uniform"),  # many negatives
+}
+BACKBONE_MODEL = {  # SASRecConfig overrides a backbone needs beyond the dataset's model
+    "gbce": dict(tied_output=False),  # as gSASRec: output embeddings of their own (its default, reuse_item_embeddings=False)
 }
 DEFAULT_MODEL = {  # the item representation of each benchmark, as in the strategy comparison
     "scientific": dict(modalities=["id", "text", "image"], fusion="sparse_moe"),
@@ -67,7 +70,8 @@ class RegimesConfig:
         "The experiment of one backbone (`ce-quarter`: the full-CE reference stopped after `stage1_epochs`)."
         s1 = {**self.stage1, **BACKBONES["ce" if backbone == "ce-quarter" else backbone]}
         if backbone == "ce-quarter": s1.update(max_epochs=stage1_epochs, patience=stage1_epochs)
-        return ExperimentConfig(self.dataset, str(Path(self.out_dir)/backbone), self.arms, self.seeds, self.betas, self.model, s1, self.dpo, self.sampler)
+        model = {**self.model, **BACKBONE_MODEL.get(backbone, {})}
+        return ExperimentConfig(self.dataset, str(Path(self.out_dir)/backbone), self.arms, self.seeds, self.betas, model, s1, self.dpo, self.sampler)
 
 # %% ../nbs/15_regimes.ipynb #rg000008
 def quarter_epochs(out_dir, seeds) -> int:

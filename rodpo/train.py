@@ -96,7 +96,7 @@ def routing_stats(model: SASRec) -> dict:
     "Per-expert item counts and router entropy of the item-side MoE, over the whole catalogue (empty without one)."
     fuse = getattr(model.items, "fuse", None)
     if not isinstance(fuse, (SparseMoE, DenseMoE)): return {}
-    was = model.training; model.eval(); model.item_table(); model.train(was)
+    was = model.training; model.eval(); model.items(); model.train(was)
     return dict(item_expert_load=[round(float(v), 2) for v in fuse.stats["load"]], item_router_entropy=round(fuse.stats["entropy"], 4))
 
 # %% ../nbs/07_train.ipynb #3881f1c8

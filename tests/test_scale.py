@@ -200,14 +200,35 @@ def test_scale_train_benchmark_runs_every_task(tmp_path):
 
 
 def test_scale_train_benchmark_optimiser_and_index_variants(tmp_path):
-    "--fused 0,1 runs every task with Adam as by default and with its fused kernel; --index flat,sq8 runs the approximate-pool task with each index; each DPO row has its ratio to the sampled-softmax epoch of its own optimiser."
+    "--fused 0,1 runs every task with Adam as by default and with its fused kernel; --index flat,sq8,pq4 runs the approximate-pool task with each index, at the --candidates, --nprobe and --rank_every given; each DPO row has its ratio to the sampled-softmax epoch of its own optimiser."
     out = tmp_path/"st"
     r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"scale_train.py"), "--sizes", "3000", "--users", "2000", "--steps", "2", "--full", "",
-                        "--tasks", "sampled_softmax,dpo_topk_stochastic_ann", "--mmap_thresholds", "0", "--fused", "0,1", "--index", "flat,sq8", "--out", str(out)],
+                        "--tasks", "sampled_softmax,dpo_topk_stochastic_ann", "--mmap_thresholds", "0", "--fused", "0,1", "--index", "flat,sq8,pq4",
+                        "--candidates", "100", "--nprobe", "8", "--rank_every", "2", "--repeats", "2", "--out", str(out)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.with_suffix(".json").read_text())
-    got = sorted((x["task"], x["fused"], x.get("index")) for x in res["rows"])
-    assert got == sorted((t, f, i) for f in (False, True) for t, i in (("sampled_softmax", None), ("dpo_topk_stochastic_ann", "flat"), ("dpo_topk_stochastic_ann", "sq8")))
-    assert set(res["epoch_ratio_to_sampled_softmax"]["3000"]) == {f"dpo_topk_stochastic_ann (batch 128{f}{i})" for f in ("", ", fused Adam") for i in ("", ", sq8")}
-    assert "| 3,000 | dpo_topk_stochastic_ann | glibc default, fused Adam, sq8 | 128 |" in out.with_suffix(".md").read_text()
+    got = sorted((x["repeat"], x["task"], x["fused"], x.get("index")) for x in res["rows"])
+    assert got == sorted((k, t, f, i) for k in (0, 1) for f in (False, True) for t, i in (("sampled_softmax", None), ("dpo_topk_stochastic_ann", "flat"), ("dpo_topk_stochastic_ann", "sq8"), ("dpo_topk_stochastic_ann", "pq4")))
+    for t, each in res["epoch_ratio_per_repeat"]["3000"].items():  # each repeat's ratio to its own sampled-softmax epoch; the table gives their median
+        assert len(each) == 2 and abs(res["epoch_ratio_to_sampled_softmax"]["3000"][t] - sum(each) / 2) <= 0.01
+    assert set(res["epoch_ratio_to_sampled_softmax"]["3000"]) == {f"dpo_topk_stochastic_ann (batch 128{f}{i})" for f in ("", ", fused Adam") for i in ("", ", sq8", ", pq4")}
+    ann = [x for x in res["rows"] if x["task"] == "dpo_topk_stochastic_ann"]
+    assert all((x["candidates"], x["nprobe"], x["rank_every"]) == (100, 8, 2) and x["recall_positions"] > 0 for x in ann)
+    md = out.with_suffix(".md").read_text()
+    assert "| 1 | 3,000 | dpo_topk_stochastic_ann | glibc default, fused Adam, sq8 | 128 |" in md and "| 3,000 | 128 | pq4, fused Adam | 55 | 8 | 100 |" in md
+
+
+def test_ann_indexes_benchmark_measures_each_index_kind(tmp_path):
+    "benchmarks/scale/ann_indexes.py: every index kind at every (cells searched, candidates), the exactly rescored pool's recall, and the gathers."
+    out = tmp_path/"ai"
+    r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"ann_indexes.py"), "--items", "4000", "--queries", "70", "--nprobes", "4,63",
+                        "--candidates", "50,4000", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert sorted((x["index"], x["nprobe"], x["candidates"]) for x in res["rows"]) == sorted((i, p, k) for i in ("flat", "sq8", "pq4") for p in (4, 63) for k in (50, 4000))
+    for x in res["rows"]:
+        assert x["cells"] == 63 and 0 <= x["recall_at_50"] <= 1
+        if x["nprobe"] == 63 and x["candidates"] == 4000: assert x["recall_at_50"] >= 0.995  # every item retrieved and scored exactly: the exact top-50 (up to float rounding at the 50th place)
+    assert all(res["gather"][k] > 0 for k in ("index_s", "index_select_s", "chunked_index_select_and_scores_s"))
+    assert "| pq4 | 63 | 63 | 4000 |" in out.with_suffix(".md").read_text()

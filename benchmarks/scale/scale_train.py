@@ -4,7 +4,7 @@
     python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
                                      [--mmap_thresholds 0,65536] [--vary sampled_softmax] [--index_refresh 100]
                                      [--dpo_batches 128] [--thp 0,1] [--rows dense,sparse]
-                                     [--fused 0,1] [--index flat,sq8]
+                                     [--fused 0,1] [--index flat,sq8,pq4] [--candidates 200] [--nprobe 16] [--rank_every 1] [--repeats 1]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
 hidden 64, 2 blocks, random initial weights (a step's time and memory do not depend on training). For each (catalogue size, task):
@@ -14,7 +14,7 @@ hidden 64, 2 blocks, random initial weights (a step's time and memory do not dep
 - `dpo_topk_stochastic`: a DPO step as `rodpo.dpo.fit_dpo` takes it (policy and reference, K = 50, beta 1, the sampled-softmax anchor
   with dropout; the reference run every step), at each of `--dpo_batches` (rows a step; 128 is the DPO default, 256 the stage-1 one, with
   as many steps an epoch as the sampled-softmax epoch);
-- `dpo_topk_stochastic_ann`: the same with `pool='ann'` (`rodpo.negatives.ItemIndex`, default cells and probes, 200 candidates, rebuilt
+- `dpo_topk_stochastic_ann`: the same with `pool='ann'` (`rodpo.negatives.ItemIndex`, default cells, `--nprobe` probes, `--candidates` candidates, rebuilt
   every `--index_refresh` steps). The index is built in the untimed warm-up step; its build is timed once more on its own, and the epoch
   time adds one build per `--index_refresh` steps. `pool_recall` is the mean share of the exact top-50 in the pools (the sampler's
   estimate on `rank_rows` positions a step); the model has random initial weights, whose embeddings an inner-product index separates
@@ -32,8 +32,9 @@ runs every task both ways, side by side.
 
 The optimiser: Adam as the library runs it by default (`--fused 0`), or its fused kernel (`--fused 1`, `fused_adam=True` in
 TrainConfig and DPOConfig: one pass over each parameter; the same update up to float rounding). The approximate pool's index:
-`--index flat` (IVF-Flat, the default) and/or `sq8` (`SamplerConfig(index='sq8')`, 8-bit codes: a faster scan); the DPO task with the
-approximate pool runs once per index.
+`--index flat` (IVF-Flat, the default), `sq8` (`SamplerConfig(index='sq8')`, 8-bit codes: a faster scan) and/or `pq4` (4-bit
+product codes scanned with SIMD lookups, IVF-PQ fast scan); the DPO task with the approximate pool runs once per index, retrieving
+`--candidates` items a position from `--nprobe` cells, and measures its diagnostics (ranks, recall) every `--rank_every` steps.
 
 Each runs in its own process (its peak RSS is its own) and trains `--steps` steps after one untimed warm-up step; the epoch time is
 the mean step time times the steps of an epoch ("extrapolated"). Tasks named in `--full` instead train one whole epoch (timed as it
@@ -44,10 +45,13 @@ from batch to batch) come from the heap and fragment it: the resident size of a 
 A fixed threshold (`MALLOC_MMAP_THRESHOLD_`, in bytes) gives every large tensor its own mapping, returned when freed. Every task runs
 under the first of `--mmap_thresholds` (0 = glibc's default, adaptive); the tasks in `--vary` run under each of them, side by side.
 
+`--repeats R` runs the whole set R times, one set after another (so that a slow spell of the machine touches every variant alike), and
+gives each DPO/sampled-softmax ratio per repeat and its median.
+
 Writes results/benchmarks/scale_train.json and .md and prints the JSON.
 """
 from __future__ import annotations
-import argparse, contextlib, copy, json, os, platform, resource, subprocess, sys, time
+import argparse, contextlib, copy, json, os, platform, resource, statistics, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: benchmarks/<group>/<name>.py)
@@ -90,7 +94,7 @@ def one(a) -> dict:
         reference = copy.deepcopy(model).eval()
         for p in reference.parameters(): p.requires_grad_(False)
         with torch.no_grad(): ref_table = reference.item_table()
-        ann = dict(pool="ann", index_refresh=a.index_refresh, index=a.index) if a.task.endswith("_ann") else {}
+        ann = dict(pool="ann", index_refresh=a.index_refresh, index=a.index, candidates=a.candidates, nprobe=a.nprobe, rank_every=a.rank_every) if a.task.endswith("_ann") else {}
         cfg = DPOConfig(stage1="(synthetic)", beta=1.0, ce_weight=1.0, batch_size=a.batch, sampler=SamplerConfig(strategy="topk_stochastic", K=50, m=1, **ann))
         sampler = NegativeSampler(cfg.sampler, a.n_items, item_counts(ds.sequences, a.n_items))
         gen = torch.Generator().manual_seed(0)
@@ -125,7 +129,7 @@ def one(a) -> dict:
         t = time.perf_counter()
         with torch.no_grad(): index = ItemIndex(model.item_table(), sampler.cfg.nlist, sampler.cfg.nprobe, kind=sampler.cfg.index)
         build = dict(index_build_s=round(time.perf_counter() - t, 2), index_refresh=sampler.cfg.index_refresh, nlist=index.nlist,
-                     nprobe=index.index.nprobe, candidates=sampler.cfg.candidates, pool_recall=round(float(np.mean(recall)), 4), recall_positions=len(recall))
+                     nprobe=index.index.nprobe, candidates=sampler.cfg.candidates, rank_every=sampler.cfg.rank_every, pool_recall=round(float(np.mean(recall)), 4), recall_positions=len(recall))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row = dict(n_items=a.n_items, users=a.users, interactions=ds.n_interactions, task=a.task, batch=batches.batch_size,
                steps_per_epoch=len(batches), steps_timed=len(times) - (0 if full else 1), step_s=round(step_s, 4),
@@ -145,21 +149,23 @@ def variant(r) -> str:
 
 
 def markdown(out) -> str:
-    hdr = ("items", "task", "memory", "batch", "steps/epoch", "s/step", "epoch s", "epoch", "peak RSS MB", "valid NDCG@10 before -> after one epoch")
+    hdr = (*(("repeat",) if any("repeat" in r for r in out["rows"]) else ()), "items", "task", "memory", "batch", "steps/epoch", "s/step", "epoch s", "epoch", "peak RSS MB", "valid NDCG@10 before -> after one epoch")
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for r in out["rows"]:
         q = f"{r['valid_ndcg@10_before']:.4f} -> {r['valid_ndcg@10_after']:.4f} ({r['eval_users']:,} users)" if "eval_users" in r else ""
-        lines.append("| " + " | ".join(str(x) for x in (f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + variant(r), r["batch"], r["steps_per_epoch"], r["step_s"],
+        lines.append("| " + " | ".join(str(x) for x in (*((r["repeat"],) if "repeat" in r else ()), f"{r['n_items']:,}", r["task"], (f"mmap >= {r['mmap_threshold']:,} B" if r["mmap_threshold"] else "glibc default") + variant(r), r["batch"], r["steps_per_epoch"], r["step_s"],
                                                         f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
     ann = [r for r in out["rows"] if "index_build_s" in r]
     if ann:
         lines += ["", "Approximate pool (`pool='ann'`): index build, rebuilds per epoch and the pools' recall of the exact top-50 (random initial weights)", "",
-                  "| items | batch | index | cells | probes | candidates | build s | rebuild every | builds/epoch | recall@50 (positions) |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| items | batch | index | cells | probes | candidates | build s | rebuild every | builds/epoch | ranks every | recall@50 (positions) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['n_items']:,} | {r['batch']} | {r.get('index', 'flat')}{', fused Adam' if r.get('fused') else ''} | {r['nlist']} | {r['nprobe']} | {r['candidates']} | {r['index_build_s']} | {r['index_refresh']} | "
-                  f"{-(-r['steps_per_epoch'] // r['index_refresh'])} | {r['pool_recall']} ({r['recall_positions']:,}) |" for r in ann]
+                  f"{-(-r['steps_per_epoch'] // r['index_refresh'])} | {r.get('rank_every', 1)} | {r['pool_recall']} ({r['recall_positions']:,}) |" for r in ann]
     if out.get("epoch_ratio_to_sampled_softmax"):
-        lines += ["", "DPO epoch / sampled-softmax stage-1 epoch (same run): " + "; ".join(
-            f"{int(n):,} items: " + ", ".join(f"{t} {v}x" for t, v in d.items()) for n, d in out["epoch_ratio_to_sampled_softmax"].items())]
+        each = out.get("epoch_ratio_per_repeat", {})
+        lines += ["", ("DPO epoch / sampled-softmax stage-1 epoch (same run" + (", median of the repeats; each repeat's in brackets" if each else "") + "): ") + "; ".join(
+            f"{int(n):,} items: " + ", ".join(f"{t} {v}x" + (f" [{', '.join(f'{x}x' for x in each[n][t])}]" if n in each else "") for t, v in d.items())
+            for n, d in out["epoch_ratio_to_sampled_softmax"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -180,7 +186,11 @@ def main(argv=None):
     p.add_argument("--thp", default="0", help="0 and/or 1: run the tasks without / with THP_MEM_ALLOC_ENABLE=1 (PyTorch's CPU allocator on transparent huge pages)")
     p.add_argument("--rows", default="sparse", help="dense and/or sparse: the item table's gradient as one catalogue-sized tensor per read (dense) or as the rows read (sparse, the library's)")
     p.add_argument("--fused", default="0", help="0 and/or 1: Adam as by default, and/or its fused kernel (fused_adam=True)")
-    p.add_argument("--index", default="flat", help="flat and/or sq8: the approximate pool's index (SamplerConfig.index); each runs the dpo_topk_stochastic_ann task")
+    p.add_argument("--index", default="flat", help="flat, sq8 and/or pq4: the approximate pool's index (SamplerConfig.index); each runs the dpo_topk_stochastic_ann task")
+    p.add_argument("--candidates", type=int, default=200, help="dpo_topk_stochastic_ann: items retrieved a position (SamplerConfig.candidates)")
+    p.add_argument("--nprobe", type=int, default=16, help="dpo_topk_stochastic_ann: cells searched a position (SamplerConfig.nprobe)")
+    p.add_argument("--rank_every", type=int, default=1, help="dpo_topk_stochastic_ann: steps between the diagnostics' catalogue passes (SamplerConfig.rank_every)")
+    p.add_argument("--repeats", type=int, default=1, help="runs of the whole set, one after another; ratios per repeat and their median")
     p.add_argument("--out", default=str(ROOT/"results"/"benchmarks"/"scale_train"))
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--n_items", type=int, help=argparse.SUPPRESS)
@@ -199,9 +209,10 @@ def main(argv=None):
     fuseds = [int(f) for f in a.fused.split(",")]
     if set(fuseds) - {0, 1}: p.error(f"--fused {a.fused}: 0 and/or 1")
     indexes = a.index.split(",")
-    if set(indexes) - {"flat", "sq8"}: p.error(f"--index {a.index}: flat and/or sq8")
+    if set(indexes) - {"flat", "sq8", "pq4"}: p.error(f"--index {a.index}: flat, sq8 and/or pq4")
+    if a.repeats < 1: p.error(f"--repeats {a.repeats}: a positive integer")
     rows = []
-    for n in map(int, a.sizes.split(",")):
+    for rep, n in ((k, n) for k in range(a.repeats) for n in map(int, a.sizes.split(","))):
         for mode, thp, fused, task, mmap, batch, index in ((g, h, f, t, m, b, i) for g in modes for h in thps for f in fuseds for t in tasks
                                                            for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
                                                            for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])
@@ -210,26 +221,33 @@ def main(argv=None):
             env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}),
                        **({"THP_MEM_ALLOC_ENABLE": "1"} if thp else {}))
             cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
-                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode, "--fused", str(fused), "--index", index]
+                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode, "--fused", str(fused), "--index", index,
+                   "--candidates", str(a.candidates), "--nprobe", str(a.nprobe), "--rank_every", str(a.rank_every)]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 raise RuntimeError(f"{n:,} items, {task} (batch {batch}) failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
-            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp), rows=mode, fused=bool(fused), **(dict(index=index) if task.endswith("_ann") else {})))
+            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp), rows=mode, fused=bool(fused), **(dict(index=index) if task.endswith("_ann") else {}), **(dict(repeat=rep) if a.repeats > 1 else {})))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads, index_refresh=a.index_refresh, dpo_batches=a.dpo_batches,
-                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes, fused=fuseds, index=indexes),
+                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes, fused=fuseds, index=indexes,
+                                                            candidates=a.candidates, nprobe=a.nprobe, rank_every=a.rank_every, repeats=a.repeats),
                machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg(), transparent_hugepage=thp_mode()), rows=rows)
-    out["epoch_ratio_to_sampled_softmax"] = {}
-    for n in sorted({r["n_items"] for r in rows}):
+    out["epoch_ratio_to_sampled_softmax"], per_repeat = {}, {}
+    for n, rep in sorted({(r["n_items"], r.get("repeat", 0)) for r in rows}):
         for thp, mode, fused in ((h, g, f) for g in modes for h in thps for f in fuseds):  # each DPO epoch against the sampled-softmax epoch under the same allocator, table reads and optimiser
             first = {f"{r['task']} (batch {r['batch']}{variant(r)})": r for r in rows
-                     if r["n_items"] == n and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp) and r.get("rows", "dense") == mode and r.get("fused", False) == bool(fused)}
+                     if r["n_items"] == n and r.get("repeat", 0) == rep and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp) and r.get("rows", "dense") == mode and r.get("fused", False) == bool(fused)}
             ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
-            if ss: out["epoch_ratio_to_sampled_softmax"].setdefault(str(n), {}).update({t: round(r["epoch_s"] / ss[0]["epoch_s"], 2) for t, r in first.items() if t.startswith("dpo")})
+            for t, r in first.items():
+                if ss and t.startswith("dpo"): per_repeat.setdefault(str(n), {}).setdefault(t, []).append(r["epoch_s"] / ss[0]["epoch_s"])
+    for n, d in per_repeat.items():
+        out["epoch_ratio_to_sampled_softmax"][n] = {t: round(statistics.median(v), 2) for t, v in d.items()}  # the median over repeats
+        if a.repeats > 1: out.setdefault("epoch_ratio_per_repeat", {})[n] = {t: [round(x, 2) for x in v] for t, v in d.items()}
     big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
     if big:
-        out["peak_rss_mb_at_1m"] = {f"{r['task']} (batch {r['batch']}{variant(r)})": r["peak_rss_mb"] for r in big}
+        out["peak_rss_mb_at_1m"] = {}
+        for r in big: out["peak_rss_mb_at_1m"][f"{r['task']} (batch {r['batch']}{variant(r)})"] = max(r["peak_rss_mb"], out["peak_rss_mb_at_1m"].get(f"{r['task']} (batch {r['batch']}{variant(r)})", 0))
         out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")

@@ -3,12 +3,14 @@
 Usage:
   python benchmarks/stage1/stage1_table.py --dataset scientific --seeds 0,1,2 --out results/stage1_scientific
   python benchmarks/stage1/stage1_table.py --dataset beauty --variants "id|id:sum,id+attr sparse|id,attributes:sparse_moe" ...
+  python benchmarks/stage1/stage1_table.py --variants "gBCE untied|id:sum:loss=gbce:tied_output=false" ...  (fields of SASRecConfig or TrainConfig)
 
 Each variant x seed is a `rodpo-train` run folder under --out (finished runs are reused, interrupted ones resume);
 the script then writes `runs.csv` (one row per run) and `summary.csv` / `summary.md` (mean and std over seeds),
 and prints the summary as JSON. Model selection reads validation only; the test columns are the final report.
 """
 import argparse, json, sys, time
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -26,15 +28,26 @@ DEFAULT_VARIANTS = (
 )
 
 
+def _value(default, v: str):
+    "`v` as the type of a field's `default` ('true'/'false' for a bool)."
+    if isinstance(default, bool):
+        if v.lower() not in ("true", "false"): raise ValueError(f"{v!r}: a true/false field takes 'true' or 'false'")
+        return v.lower() == "true"
+    return v if default is None else type(default)(v)
+
+
 def parse_variant(spec):
-    "'label|mod1,mod2:fusion[:key=value,...]' -> (label, SASRecConfig keywords)."
+    "'label|mod1,mod2:fusion[:key=value,...]' -> (label, SASRecConfig keywords, TrainConfig keywords); each key a field of either."
     label, rest = spec.split("|")
     parts = rest.split(":")
-    kw = dict(modalities=tuple(parts[0].split(",")), fusion=parts[1])
+    kw, train = dict(modalities=tuple(parts[0].split(",")), fusion=parts[1]), {}
+    model_defaults, train_defaults = vars(SASRecConfig(n_items=1)), {f.name: f.default for f in fields(TrainConfig)}
     for extra in parts[2:]:
         k, v = extra.split("=")
-        kw[k] = type(getattr(SASRecConfig(n_items=1), k))(v)
-    return label, kw
+        if k in model_defaults: kw[k] = _value(model_defaults[k], v)
+        elif k in train_defaults: train[k] = _value(train_defaults[k], v)
+        else: raise ValueError(f"variant {label!r}: {k!r} is a field of neither SASRecConfig nor TrainConfig")
+    return label, kw, train
 
 
 def main():
@@ -51,10 +64,10 @@ def main():
     ds = load_dataset(a.dataset)
     t0 = time.perf_counter()
     folders, labels = [], {}
-    for label, kw in variants:
+    for label, kw, train in variants:
         for seed in seeds:
             folder = out / (label.replace(" ", "_").replace("+", "-") + f"-s{seed}")
-            cfg = TrainConfig(dataset=a.dataset, seed=seed, device=a.device, progress=False)
+            cfg = TrainConfig(dataset=a.dataset, seed=seed, device=a.device, progress=False, **train)
             res = fit(ds, cfg, SASRecConfig.for_dataset(ds, **kw), folder, log=lambda *m: None)
             print(f"{label:28s} seed {seed}: valid ndcg@10 {res['valid']['ndcg@10']:.4f}  test ndcg@10 {res['test']['ndcg@10']:.4f}",
                   file=sys.stderr)

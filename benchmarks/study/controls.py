@@ -3,7 +3,12 @@ configuration, same seeds), the same DPO budget, and the arms `continue`, `topk_
 without DPO (`negatives-topk_stochastic`, `negatives-dns`) and the model continued with full CE (`continue-ce`).
 
 Usage: python benchmarks/study/controls.py results/regimes/scientific [--backbone bce] [--beta 1.0] [--seeds 0,1,2,3,4] [--workers 2]
-       [--out results/controls/scientific]
+       [--out results/controls/scientific] [--like bce]
+
+A backbone the study did not train (`gbce`, `sampled_softmax_1000`: keys of `rodpo.regimes.BACKBONES`) takes `--like`'s configuration with
+its own stage-1 objective and model overrides (`BACKBONES`, `BACKBONE_MODEL`); its references are trained here (nothing to compare them to).
+Calls that add a backbone to an OUT folder keep the notes of the earlier ones in its parameters.json; the tables' Holm correction runs over
+every backbone of the folder, so a backbone added to a committed folder changes its adjusted p-values: give new backbones a folder of their own.
 
 Writes an experiment folder OUT/<backbone> (rodpo.experiment; resumable: a second call trains only what is missing), then the folder's
 tables with `regimes_tables.py OUT --bases continue,reference,negatives,dns`, and checks that each retrained reference has the test
@@ -14,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rodpo.experiment import ExperimentConfig, run_experiment
+from rodpo.regimes import BACKBONES, BACKBONE_MODEL
 
 ARMS = ("continue", "topk_stochastic", "dns", "negatives-topk_stochastic", "negatives-dns", "continue-ce")
 
@@ -26,9 +32,15 @@ def main(argv=None):
     p.add_argument("--seeds", default=None, help="default: the study's")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=None, help="default: results/controls/<dataset>")
+    p.add_argument("--like", default=None, help="a backbone the study did not train: the study's backbone whose configuration it takes (e.g. bce)")
     a = p.parse_args(argv)
     study = Path(a.study)
-    base = json.loads((study / a.backbone / "experiment.json").read_text())
+    if a.like is None: base = json.loads((study / a.backbone / "experiment.json").read_text())
+    else:
+        if a.backbone not in BACKBONES: p.error(f"--backbone {a.backbone}: one of {', '.join(BACKBONES)}")
+        base = json.loads((study / a.like / "experiment.json").read_text())
+        base.update(stage1={**{k: v for k, v in base["stage1"].items() if k not in ("loss", "n_negatives", "neg_sampling", "gbce_negatives", "gbce_t")}, **BACKBONES[a.backbone]},
+                    model={**base["model"], **BACKBONE_MODEL.get(a.backbone, {})})
     out = Path(a.out or f"results/controls/{study.name}")
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else base["seeds"]
     cfg = ExperimentConfig(base["dataset"], str(out / a.backbone), ARMS, seeds, (a.beta,), base["model"], base["stage1"], base["dpo"], base["sampler"])
@@ -36,13 +48,16 @@ def main(argv=None):
     run_experiment(cfg, workers=a.workers)
     wall = round(time.time() - t)
     same = {}
-    for s in seeds:  # the retrained references against the study's
+    for s in seeds if a.like is None else ():  # the retrained references against the study's
         new, old = (json.loads((d / a.backbone / f"reference-seed{s}" / "metrics.json").read_text())["test"] for d in (out, study))
         same[s] = new == old
     cmd = "python benchmarks/study/controls.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    note = (f"{cmd}: the {a.backbone} references of {study} retrained (same configuration and seeds; test metrics identical to the study's for "
-            f"seeds {[s for s, v in same.items() if v]}, different for {[s for s, v in same.items() if not v]}), and the arms {', '.join(ARMS)} "
-            f"at beta {a.beta} with the study's DPO budget {json.dumps(base['dpo'])}; {wall} s on {a.workers} workers (this call)")
+    refs = (f"the {a.backbone} references of {study} retrained (same configuration and seeds; test metrics identical to the study's for "
+            f"seeds {[s for s, v in same.items() if v]}, different for {[s for s, v in same.items() if not v]})" if a.like is None else
+            f"{a.backbone} references trained with the configuration of {study}'s {a.like} backbone and the stage-1 objective {json.dumps(base['stage1'])}, model {json.dumps(base['model'])}")
+    note = f"{cmd}: {refs}, and the arms {', '.join(ARMS)} at beta {a.beta} with the study's DPO budget {json.dumps(base['dpo'])}; {wall} s on {a.workers} workers (this call)"
+    old = json.loads((out / "parameters.json").read_text()).get("note", "") if (out / "parameters.json").exists() else ""
+    note = "\n".join([*(line for line in old.split("\n") if line and f" --backbone {a.backbone}" not in line.split(":")[0]), note])  # earlier backbones' notes kept
     subprocess.run([sys.executable, str(Path(__file__).with_name("regimes_tables.py")), str(out), "--bases", "continue,reference,negatives,dns",
                     "--title", f"{study.name}: the simpler alternatives ({a.backbone})", "--note", note], check=True)
     print(json.dumps(dict(out=str(out), references_identical=same, wall_s=wall, config=asdict(cfg)), indent=1))

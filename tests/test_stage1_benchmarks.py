@@ -1,0 +1,35 @@
+"benchmarks/stage1: how stage1_table.py reads a variant, and what gbce_collapse.py measures."
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("stage1_table", ROOT / "benchmarks" / "stage1" / "stage1_table.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_variant_fields_go_to_the_model_or_the_training_configuration():
+    parse = _module().parse_variant
+    assert parse("gBCE untied|id,text:sparse_moe:loss=gbce:tied_output=false:n_experts=8:gbce_t=0.5") == (
+        "gBCE untied", dict(modalities=("id", "text"), fusion="sparse_moe", tied_output=False, n_experts=8), dict(loss="gbce", gbce_t=0.5))
+    assert parse("ID|id:sum") == ("ID", dict(modalities=("id",), fusion="sum"), {})
+    with pytest.raises(ValueError, match="neither SASRecConfig nor TrainConfig"): parse("x|id:sum:nope=1")
+    with pytest.raises(ValueError, match="'true' or 'false'"): parse("x|id:sum:tied_output=0")  # not bool("0") == True
+
+
+def test_gbce_collapse_measures_how_much_of_the_ranking_is_the_users(tmp_path):
+    "benchmarks/stage1/gbce_collapse.py on a tiny synthetic set: one row per evaluated epoch and config; user_share follows from the two spreads."
+    import json, subprocess, sys
+    out = tmp_path / "c"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stage1" / "gbce_collapse.py"), "--dataset", "synthetic:300x200", "--epochs", "3",
+                        "--configs", "bce|1|0,g|16|0.75", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert [(x["config"], x["epoch"]) for x in res["rows"]] == [(c, e) for c in ("bce", "g") for e in (1, 2, 3)]
+    for x in res["rows"]:
+        assert abs(x["user_share"] - (1 - (x["item_mean_std"] / x["within_user_std"]) ** 2)) < 2e-3 and 0 <= x["user_share"] <= 1 and 0 <= x["valid_ndcg10"] <= 1
