@@ -3,7 +3,7 @@ configuration, same seeds), the same DPO budget, and the arms `continue`, `topk_
 without DPO (`negatives-topk_stochastic`, `negatives-dns`) and the model continued with full CE (`continue-ce`).
 
 Usage: python benchmarks/study/controls.py results/regimes/scientific [--backbone bce] [--beta 1.0] [--seeds 0,1,2,3,4] [--workers 2]
-       [--out results/controls/scientific] [--like bce]
+       [--out results/controls/scientific] [--like bce] [--bases continue,reference,negatives,dns]
 
 A backbone the study did not train (`gbce`, `sampled_softmax_1000`: keys of `rodpo.regimes.BACKBONES`) takes `--like`'s configuration with
 its own stage-1 objective and model overrides (`BACKBONES`, `BACKBONE_MODEL`); its references are trained here (nothing to compare them to).
@@ -11,7 +11,7 @@ Calls that add a backbone to an OUT folder keep the notes of the earlier ones in
 every backbone of the folder, so a backbone added to a committed folder changes its adjusted p-values: give new backbones a folder of their own.
 
 Writes an experiment folder OUT/<backbone> (rodpo.experiment; resumable: a second call trains only what is missing), then the folder's
-tables with `regimes_tables.py OUT --bases continue,reference,negatives,dns`, and checks that each retrained reference has the test
+tables with `regimes_tables.py OUT --bases continue,reference,negatives,dns` (`--bases`), and checks that each retrained reference has the test
 metrics of the study's (a reference trained again with its seed on the same machine must give the same numbers).
 """
 import argparse, json, subprocess, sys, time
@@ -32,6 +32,7 @@ def main(argv=None):
     p.add_argument("--seeds", default=None, help="default: the study's")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=None, help="default: results/controls/<dataset>")
+    p.add_argument("--bases", default="continue,reference,negatives,dns", help="the baselines of the folder's tables (regimes_tables.py --bases; Holm over all of them)")
     p.add_argument("--like", default=None, help="a backbone the study did not train: the study's backbone whose configuration it takes (e.g. bce)")
     a = p.parse_args(argv)
     study = Path(a.study)
@@ -58,7 +59,7 @@ def main(argv=None):
     note = f"{cmd}: {refs}, and the arms {', '.join(ARMS)} at beta {a.beta} with the study's DPO budget {json.dumps(base['dpo'])}; {wall} s on {a.workers} workers (this call)"
     old = json.loads((out / "parameters.json").read_text()).get("note", "") if (out / "parameters.json").exists() else ""
     note = "\n".join([*(line for line in old.split("\n") if line and f" --backbone {a.backbone}" not in line.split(":")[0]), note])  # earlier backbones' notes kept
-    subprocess.run([sys.executable, str(Path(__file__).with_name("regimes_tables.py")), str(out), "--bases", "continue,reference,negatives,dns",
+    subprocess.run([sys.executable, str(Path(__file__).with_name("regimes_tables.py")), str(out), "--bases", a.bases,
                     "--title", f"{study.name}: the simpler alternatives ({a.backbone})", "--note", note], check=True)
     print(json.dumps(dict(out=str(out), references_identical=same, wall_s=wall, config=asdict(cfg)), indent=1))
 
