@@ -148,6 +148,11 @@ def variant(r) -> str:
             + (f", {r['index']}" if r.get("index", "flat") != "flat" else ""))
 
 
+def label(r) -> str:
+    "A row's name in the ratio and memory summaries: 'dpo_topk_stochastic_ann (batch 256, THP, pq4)'."
+    return f"{r['task']} (batch {r['batch']}{variant(r)})"
+
+
 def markdown(out) -> str:
     hdr = (*(("repeat",) if any("repeat" in r for r in out["rows"]) else ()), "items", "task", "memory", "batch", "steps/epoch", "s/step", "epoch s", "epoch", "peak RSS MB", "valid NDCG@10 before -> after one epoch")
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
@@ -209,7 +214,9 @@ def main(argv=None):
     fuseds = [int(f) for f in a.fused.split(",")]
     if set(fuseds) - {0, 1}: p.error(f"--fused {a.fused}: 0 and/or 1")
     indexes = a.index.split(",")
-    if set(indexes) - {"flat", "sq8", "pq4"}: p.error(f"--index {a.index}: flat, sq8 and/or pq4")
+    sys.path.insert(0, str(ROOT))
+    from rodpo.negatives import INDEXES  # the library's index kinds (each task runs in a process of its own: this one's memory is not measured)
+    if set(indexes) - set(INDEXES): p.error(f"--index {a.index}: any of {', '.join(INDEXES)}")
     if a.repeats < 1: p.error(f"--repeats {a.repeats}: a positive integer")
     rows = []
     for rep, n in ((k, n) for k in range(a.repeats) for n in map(int, a.sizes.split(","))):
@@ -236,18 +243,19 @@ def main(argv=None):
     out["epoch_ratio_to_sampled_softmax"], per_repeat = {}, {}
     for n, rep in sorted({(r["n_items"], r.get("repeat", 0)) for r in rows}):
         for thp, mode, fused in ((h, g, f) for g in modes for h in thps for f in fuseds):  # each DPO epoch against the sampled-softmax epoch under the same allocator, table reads and optimiser
-            first = {f"{r['task']} (batch {r['batch']}{variant(r)})": r for r in rows
+            first = {label(r): r for r in rows
                      if r["n_items"] == n and r.get("repeat", 0) == rep and r["mmap_threshold"] == thresholds[0] and r["thp"] == bool(thp) and r.get("rows", "dense") == mode and r.get("fused", False) == bool(fused)}
             ss = [r for t, r in first.items() if t.startswith("sampled_softmax")]
+            if not ss: continue
             for t, r in first.items():
-                if ss and t.startswith("dpo"): per_repeat.setdefault(str(n), {}).setdefault(t, []).append(r["epoch_s"] / ss[0]["epoch_s"])
+                if t.startswith("dpo"): per_repeat.setdefault(str(n), {}).setdefault(t, []).append(r["epoch_s"] / ss[0]["epoch_s"])
     for n, d in per_repeat.items():
         out["epoch_ratio_to_sampled_softmax"][n] = {t: round(statistics.median(v), 2) for t, v in d.items()}  # the median over repeats
         if a.repeats > 1: out.setdefault("epoch_ratio_per_repeat", {})[n] = {t: [round(x, 2) for x in v] for t, v in d.items()}
     big = [r for r in rows if r["n_items"] >= 1_000_000 and r["mmap_threshold"] == thresholds[0]]
     if big:
-        out["peak_rss_mb_at_1m"] = {}
-        for r in big: out["peak_rss_mb_at_1m"][f"{r['task']} (batch {r['batch']}{variant(r)})"] = max(r["peak_rss_mb"], out["peak_rss_mb_at_1m"].get(f"{r['task']} (batch {r['batch']}{variant(r)})", 0))
+        peaks = out["peak_rss_mb_at_1m"] = {}
+        for r in big: peaks[label(r)] = max(r["peak_rss_mb"], peaks.get(label(r), 0))  # the highest over repeats
         out["under_8gb_at_1m"] = all(r["peak_rss_mb"] < 8192 for r in big)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
