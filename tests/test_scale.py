@@ -219,6 +219,26 @@ def test_scale_train_benchmark_optimiser_and_index_variants(tmp_path):
     assert "| 1 | 3,000 | dpo_topk_stochastic_ann | glibc default, fused Adam, sq8 | 128 |" in md and "| 3,000 | 128 | pq4, fused Adam | 55 | 8 | 100 |" in md
 
 
+def test_step_parts_benchmark_times_both_steps_in_one_process(tmp_path):
+    "benchmarks/scale/step_parts.py: a stage-1 step and a DPO step in turn, each part timed, for default and fused Adam; the epoch ratio adds the index builds."
+    out = tmp_path/"sp"
+    r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"step_parts.py"), "--items", "3000", "--users", "2000", "--steps", "2", "--candidates", "100",
+                        "--nprobe", "8", "--rank_every", "2", "--index_refresh", "3", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert [x["fused"] for x in res["rows"]] == [False, True]
+    for x in res["rows"]:
+        ss, dpo = x["mean_s"]["sampled_softmax"], x["mean_s"]["dpo"]
+        assert x["steps_timed"] == 2 and x["builds_per_epoch"] == -(-x["steps_per_epoch"] // 3)
+        assert 0 < dpo["search"] <= dpo["sampler"] <= dpo["forward"] and "sampler" not in ss
+        for m in (ss, dpo): assert abs(m["forward"] + m["backward"] + m["optimiser"] - m["step"]) < 2e-3  # the parts make up the step
+        want = (dpo["step"] * x["steps_per_epoch"] + x["index_build_s"] * x["builds_per_epoch"]) / (ss["step"] * x["steps_per_epoch"])
+        assert abs(x["epoch_ratio"] - want) <= 0.005  # recomputable from the recorded numbers
+    assert "| fused | dpo |" in out.with_suffix(".md").read_text()
+    bad = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"step_parts.py"), "--index", "hnsw"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--index hnsw: one of flat, sq8, pq4" in bad.stderr
+
+
 def test_ann_indexes_benchmark_measures_each_index_kind(tmp_path):
     "benchmarks/scale/ann_indexes.py: every index kind at every (cells searched, candidates), the exactly rescored pool's recall, and the gathers."
     out = tmp_path/"ai"
