@@ -184,13 +184,16 @@ def test_committed_run_records_are_current():
     assert out["runs"] >= 400 and out["stale"] == 0 and out["without_stage1 (reference not committed)"] == 0
 
 
-def test_many_negative_backbones_table_recomputes_from_committed_per_user_ranks(tmp_path):
-    "results/backbones/scientific/regimes.csv (gbce and sampled_softmax_1000: every arm against continue, the reference, the negatives-only control, dns and continue-ce) follows from the run folders' per-user ranks alone."
+@pytest.mark.parametrize("dataset, runs, backbones", [("scientific", 70, ("gbce", "sampled_softmax_1000")),  # 2 backbones x 5 seeds x (reference + 6 arms)
+                                                      ("ml-100k", 21, ("sampled_softmax_1000",))])  # 1 backbone x 3 seeds x 7
+def test_many_negative_backbones_table_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, backbones):
+    "results/backbones/<dataset>/regimes.csv (every arm against continue, the reference, the negatives-only control, dns and continue-ce) follows from the run folders' per-user ranks alone."
     import shutil
-    src = ROOT / "results" / "backbones" / "scientific"
-    shutil.copytree(src, tmp_path / "scientific", ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*"))
-    assert len(list((tmp_path / "scientific").glob("*/*-seed*/test_ranks.npz"))) == 70  # 2 backbones x 5 seeds x (reference + 6 arms)
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / "scientific"), "--write"], capture_output=True, text=True)
+    src = ROOT / "results" / "backbones" / dataset
+    shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*"))
+    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    new, old = (tmp_path / "scientific" / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
-    assert new == old and "gbce,topk_stochastic-beta1.0,continue-ce,ndcg@5" in old and "sampled_softmax_1000,dns-beta1.0,negatives-dns,ndcg@5" in old
+    new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
+    assert new == old
+    for b in backbones: assert f"{b},topk_stochastic-beta1.0,continue-ce,ndcg@5" in old and f"{b},dns-beta1.0,negatives-dns,ndcg@5" in old
