@@ -185,7 +185,8 @@ def test_committed_run_records_are_current():
 
 
 @pytest.mark.parametrize("dataset, runs, backbones", [("scientific", 70, ("gbce", "sampled_softmax_1000")),  # 2 backbones x 5 seeds x (reference + 6 arms)
-                                                      ("ml-100k", 21, ("sampled_softmax_1000",)), ("toys", 21, ("sampled_softmax_1000",))])  # 1 backbone x 3 seeds x 7
+                                                      ("ml-100k", 21, ("sampled_softmax_1000",)), ("toys", 21, ("sampled_softmax_1000",)),
+                                                      ("beauty", 21, ("sampled_softmax_1000",))])  # 1 backbone x 3 seeds x 7
 def test_many_negative_backbones_table_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, backbones):
     "results/backbones/<dataset>/regimes.csv (every arm against continue, the reference, the negatives-only control, dns and continue-ce) follows from the run folders' per-user ranks alone."
     import shutil
