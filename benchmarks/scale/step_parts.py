@@ -26,14 +26,14 @@ from scale_train import rss_mb, thp_mode  # noqa: E402
 PARTS = ("forward", "sampler", "search", "backward", "optimiser", "step")
 
 
-def measure(a, fused: bool) -> dict:
+def measure(a, ds, fused: bool) -> dict:
+    "Both tasks' step parts on the synthetic dataset `ds`, with Adam as by default or fused."
     import torch
-    from rodpo.data import synthetic_dataset, TrainBatches
+    from rodpo.data import TrainBatches
     from rodpo.model import SASRec, SASRecConfig
     from rodpo.objectives import Objective, stage1_loss, item_counts
     from rodpo.dpo import DPOConfig, dpo_step
     from rodpo.negatives import SamplerConfig, NegativeSampler, ItemIndex
-    ds = synthetic_dataset(a.users, a.items, seed=0)
     objective = Objective("sampled_softmax", a.items, n_negatives=100)
     torch.manual_seed(0)
     stage1 = SASRec(SASRecConfig(n_items=a.items, hidden=64)).train()
@@ -129,10 +129,12 @@ def main(argv=None):
     fuseds = [int(f) for f in a.fused.split(",")]
     if set(fuseds) - {0, 1}: p.error(f"--fused {a.fused}: 0 and/or 1")
     if a.steps < 1: p.error(f"--steps {a.steps}: a positive integer")
+    from rodpo.data import synthetic_dataset
     torch.set_num_threads(1)
+    ds = synthetic_dataset(a.users, a.items, seed=0)  # once for both optimisers
     rows = []
     for f in fuseds:
-        rows.append(measure(a, bool(f)))
+        rows.append(measure(a, ds, bool(f)))
         print(json.dumps(rows[-1]), flush=True)
     cmd = "python benchmarks/scale/step_parts.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmd.strip(), settings=vars(a) | dict(threads=1), rows=rows,
