@@ -81,17 +81,17 @@ def quarter_epochs(out_dir, seeds) -> int:
     if missing: raise FileNotFoundError(f"no finished full-CE reference in {', '.join(missing)}: train the 'ce' backbone of these seeds first, or set quarter_epochs")
     return max(1, round(float(np.median([json.loads(f.read_text())["best_epoch"] for f in files])) / 4))
 
-def run_regimes(cfg: RegimesConfig, log=print) -> pd.DataFrame:
-    "Train every missing run of the study and return its table (`regimes_table`)."
+def run_regimes(cfg: RegimesConfig, log=print, workers: int | None = 1) -> pd.DataFrame:
+    "Train every missing run of the study in `workers` processes (`run_runs`; None: one per CPU core) and return its table (`regimes_table`)."
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     save_json(asdict(cfg), out/"regimes.json")
     for b in cfg.backbones:
         log(f"-- backbone {b}")
-        run_experiment(cfg.experiment(b), log=log)
+        run_experiment(cfg.experiment(b), log=log, workers=workers)
     if cfg.quarter:
         e = cfg.quarter_epochs or quarter_epochs(out, cfg.seeds)
         log(f"-- backbone ce-quarter (stage 1 stopped after {e} epochs)")
-        run_experiment(cfg.experiment("ce-quarter", e), log=log)
+        run_experiment(cfg.experiment("ce-quarter", e), log=log, workers=workers)
     return regimes_table(out)
 
 # %% ../nbs/15_regimes.ipynb #rg000010

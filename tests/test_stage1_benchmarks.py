@@ -33,3 +33,4 @@ def test_gbce_collapse_measures_how_much_of_the_ranking_is_the_users(tmp_path):
     assert [(x["config"], x["epoch"]) for x in res["rows"]] == [(c, e) for c in ("bce", "g") for e in (1, 2, 3)]
     for x in res["rows"]:
         assert abs(x["user_share"] - (1 - (x["item_mean_std"] / x["within_user_std"]) ** 2)) < 2e-3 and 0 <= x["user_share"] <= 1 and 0 <= x["valid_ndcg10"] <= 1
+        assert min(x["h_common"], x["h_spread"], x["e_common"], x["e_spread"]) >= 0 and -1 <= x["cos_h_e"] <= 1

@@ -11,7 +11,9 @@ two ways: `within_user_std`, the root of the mean over users of a user's varianc
 deviation over items of an item's mean score over users. The first is never below the second, and the two are equal when every user gets
 the same scores (the ranking does not depend on the user); `user_share` = 1 - (item_mean_std / within_user_std)^2, in [0, 1], is the share
 of a user's score variance that is the user's own.
-Also the correlation of the items' mean scores with their training popularity. Writes OUT.json and OUT.md and prints the JSON.
+Also the correlation of the items' mean scores with their training popularity, and where the user states and the scored items sit:
+`h_common`, the norm of the mean user state over those users, against `h_spread`, the mean distance of a user's state from it; `e_common`
+and `e_spread`, the same over the items' rows of the table; `cos_h_e`, the cosine of the two means. Writes OUT.json and OUT.md and prints the JSON.
 """
 from __future__ import annotations
 import argparse, json, os, sys, time
@@ -44,11 +46,15 @@ def run(ds, label, k, t, epochs, norm_first, tied_output) -> list[dict]:
             ndcg = evaluate(model, valid)[0]["ndcg@10"]
             model.eval()
             with torch.no_grad():
-                table = model.item_table(); s = (model.last_hidden(valid.histories[:500], table) @ table[1:].T).double()
+                table = model.item_table(); h, e = model.last_hidden(valid.histories[:500], table).double(), table[1:].double()
+                s, mh, me = h @ e.T, h.mean(0), e.mean(0)
             within, across = float(s.var(1).mean().sqrt()), float(s.mean(0).std())  # mean over users of the variance over items >= the variance of the items' means
             rows.append(dict(config=label, negatives=k, t=t, epoch=ep + 1, loss=round(total / len(batches), 4), valid_ndcg10=round(ndcg, 4),
                              score_mean=round(float(s.mean()), 3), within_user_std=round(within, 4), item_mean_std=round(across, 4),
-                             user_share=round(1 - (across / within) ** 2, 4), popularity_corr=round(float(np.corrcoef(s.mean(0).numpy(), pop)[0, 1]), 3)))
+                             user_share=round(1 - (across / within) ** 2, 4), popularity_corr=round(float(np.corrcoef(s.mean(0).numpy(), pop)[0, 1]), 3),
+                             h_common=round(float(mh.norm()), 3), h_spread=round(float((h - mh).norm(dim=1).mean()), 3),
+                             e_common=round(float(me.norm()), 3), e_spread=round(float((e - me).norm(dim=1).mean()), 3),
+                             cos_h_e=round(float(mh @ me / (mh.norm() * me.norm())), 3)))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -75,7 +81,7 @@ def main(argv=None):
     out = dict(command=cmd.strip(), dataset=a.dataset, norm_first=a.norm_first, tied_output=a.tied_output == "true", wall_s=round(time.time() - t0), rows=rows)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")
-    cols = ("config", "epoch", "loss", "valid_ndcg10", "score_mean", "within_user_std", "item_mean_std", "user_share", "popularity_corr")
+    cols = ("config", "epoch", "loss", "valid_ndcg10", "score_mean", "within_user_std", "item_mean_std", "user_share", "popularity_corr", "h_common", "h_spread", "e_common", "e_spread", "cos_h_e")
     md = [f"# gBCE and the user\n\n`{out['command']}` ({a.dataset}, ID only, seed 0; {out['wall_s']} s)\n", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     stem.with_suffix(".md").write_text("\n".join(md) + "\n")
