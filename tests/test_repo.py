@@ -156,6 +156,19 @@ def test_study_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs,
     assert new == old and rows in old and "continue," in old
 
 
+def test_bce_negatives_comparison_recomputes_from_committed_per_user_ranks(tmp_path):
+    "results/bce_negatives/scientific/bce_negatives.json: the 'history' BCE runs against the study's references, recomputed from the committed runs alone (nothing trains)."
+    import shutil
+    src = ROOT / "results" / "bce_negatives" / "scientific"
+    shutil.copytree(src, tmp_path / "b", ignore=shutil.ignore_patterns("*.pt", "bce_negatives.*", "test_per_user.csv"))
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "bce_negatives.py"), "--refs", str(ROOT / "results" / "regimes" / "scientific" / "bce"),
+                        "--out", str(tmp_path / "b"), "--seeds", "0,1,2,3,4", "--compare_only"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    new, old = json.loads((tmp_path / "b" / "bce_negatives.json").read_text()), json.loads((src / "bce_negatives.json").read_text())
+    assert {k: v for k, v in new.items() if k not in ("command", "refs")} == {k: v for k, v in old.items() if k not in ("command", "refs")}
+    assert len(new["history_vs_target"]) == 4 and len(new["runs"]) == 10
+
+
 def test_gap_against_gain_follows_from_the_committed_studies(tmp_path):
     "results/regimes/gap_vs_gain.json: the BCE-to-CE gap recomputed here from the references' metrics.json, the gains read from each regimes.csv."
     import csv, importlib.util

@@ -5,7 +5,8 @@ configuration of finished 'target' references (everything else equal) and compar
 Usage: python benchmarks/study/bce_negatives.py --refs results/regimes/beauty/bce --out results/bce_negatives/beauty --seeds 0,1,2
 Writes one run folder per seed under --out (history-seed<s>; finished runs are reused, interrupted ones resume), then
 bce_negatives.json / .md: per-seed and mean test HR/NDCG@5,10, best epochs, training and validation seconds (from each run's history), and the relative change of 'history' against 'target'
-(paired bootstrap 95% CI over users, Wilcoxon p). Needs each reference's test_per_user.csv (written by its run, not committed).
+(paired bootstrap 95% CI over users, Wilcoxon p). Per-user results come from each run's committed test_ranks.npz (else its test_per_user.csv,
+which runs write and git does not keep); `--compare_only` recomputes the files from the committed runs without training.
 """
 import argparse, json
 from pathlib import Path
@@ -16,11 +17,19 @@ import torch
 
 from rodpo.data import load_dataset, atomic_write, TrainBatches
 from rodpo.experiment import paired_comparison, format_change, format_p
-from rodpo.metrics import format_spread
+from rodpo.metrics import format_spread, metrics_from_ranks
 from rodpo.model import SASRecConfig
+from rodpo.runs import RANKS_FILE, load_ranks
 from rodpo.train import TrainConfig, fit
 
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
+
+
+def per_user_metrics(run: Path) -> pd.DataFrame:
+    "A finished run's per-user test metrics: from its test ranks (test_ranks.npz), else from its test_per_user.csv."
+    if (run / RANKS_FILE).exists(): return metrics_from_ranks(load_ranks(run)[1])
+    if (run / "test_per_user.csv").exists(): return pd.read_csv(run / "test_per_user.csv")
+    raise SystemExit(f"bce_negatives: {run} has neither {RANKS_FILE} nor test_per_user.csv: rerun it to have its per-user results")
 
 
 def history_hit_share(ds, max_len: int) -> float:
@@ -40,6 +49,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--n_boot", type=int, default=1000)
+    p.add_argument("--compare_only", action="store_true", help="train nothing: compare the finished runs under --out with the references")
     a = p.parse_args()
     refs, out, seeds = Path(a.refs), Path(a.out), [int(s) for s in a.seeds.split(",")]
     rows, per_user, ds = [], {"target": {}, "history": {}}, None
@@ -50,12 +60,13 @@ def main():
         if cfg["train"]["loss"] != "bce" or cfg["train"].get("neg_exclude", "target") != "target":
             raise SystemExit(f"bce_negatives: {ref} is not a BCE reference with neg_exclude='target'")
         if ds is None: ds = load_dataset(cfg["train"]["dataset"])
-        hist = fit(ds, TrainConfig(**{**cfg["train"], "neg_exclude": "history"}), SASRecConfig(**cfg["model"]), out / f"history-seed{seed}", log=lambda *x: None)
+        if a.compare_only: hist = json.loads((out / f"history-seed{seed}" / "metrics.json").read_text())
+        else: hist = fit(ds, TrainConfig(**{**cfg["train"], "neg_exclude": "history"}), SASRecConfig(**cfg["model"]), out / f"history-seed{seed}", log=lambda *x: None)
         for variant, run, m in (("target", ref, json.loads((ref / "metrics.json").read_text())), ("history", out / f"history-seed{seed}", hist)):
             h = json.loads((run / "history.json").read_text())
             rows.append(dict(variant=variant, seed=seed, best_epoch=m["best_epoch"], epochs=m["epochs"], **{k: m["test"][k] for k in METRICS},
                              train_eval_s=round(sum(e["train_time"] + e["eval_time"] for e in h), 1)))
-            per_user[variant][seed] = pd.read_csv(run / "test_per_user.csv")
+            per_user[variant][seed] = per_user_metrics(run)
     table = pd.DataFrame(rows)
     comp = []
     for k in METRICS:
@@ -66,7 +77,7 @@ def main():
     mean = table.groupby("variant")[list(METRICS)].agg(["mean", "std"])
     share = history_hit_share(ds, cfg["model"]["max_len"])
     res = dict(refs=str(refs), seeds=seeds, history_hit_share=share, runs=table.to_dict("records"), history_vs_target=comp.to_dict("records"),
-               command="python benchmarks/study/bce_negatives.py " + " ".join(f"--{k} {v}" for k, v in vars(a).items()))
+               command="python benchmarks/study/bce_negatives.py " + " ".join(f"--{k} {v}" for k, v in vars(a).items() if k != "compare_only"))
     md = [f"# BCE negatives: any item but the target vs outside the user's history ({cfg['train']['dataset']}, seeds {a.seeds})", "",
           "Test, mean ± std over seeds (best epochs per seed):", "", "| negatives | " + " | ".join(METRICS) + " | best epochs |", "|---" * (len(METRICS) + 2) + "|"]
     for v in ("target", "history"):
