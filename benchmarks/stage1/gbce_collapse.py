@@ -4,7 +4,9 @@ ranking still depends on the user.
     python benchmarks/stage1/gbce_collapse.py [--dataset scientific] [--configs "bce|1|0,gbce 256|256|0.75"] [--epochs 12]
                                               [--norm_first] [--tied_output false] [--out results/stage1_scientific_gbce/collapse]
 
-Each config is 'label|negatives|t' (1 negative: plain BCE; otherwise gBCE with that many uniform negatives per position and calibration t).
+Each config is 'label|negatives|t' (1 negative: plain BCE; otherwise gBCE with that many uniform negatives per position and calibration t),
+or 'label|negatives|t|beta' with the positive's weight beta given directly in place of gSASRec's (from t): beta = negatives weighs the
+positive as much as all the negatives together (1 for BCE, about 0.29 for gBCE's defaults on Scientific).
 ID-only items, the method's defaults otherwise (hidden 64, dropout 0.5, Adam lr 1e-3, batch 256), seed 0, two threads. After epochs 1, 2, 3
 and every third: validation NDCG@10 (all items ranked), the mean score, and for 500 validation users the spread of the scores over items
 two ways: `within_user_std`, the root of the mean over users of a user's variance over items, and `item_mean_std`, the standard
@@ -24,15 +26,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(ds, label, k, t, epochs, norm_first, tied_output) -> list[dict]:
+def run(ds, label, k, t, epochs, norm_first, tied_output, beta=None) -> list[dict]:
     import torch
     from rodpo.data import TrainBatches, eval_set
     from rodpo.model import SASRec, SASRecConfig
-    from rodpo.objectives import Objective, stage1_loss, item_counts
+    from rodpo.objectives import Objective, stage1_loss, item_counts, gbce
     from rodpo.metrics import evaluate
+
+    class GivenBeta(Objective):
+        "gBCE with the positive's weight `beta` given, not derived from t."
+        def __call__(self, h, table, targets, chunk=None, seen=None, negatives=None):
+            return gbce(h.float(), table.float(), targets, self.negatives(targets), beta).mean()
+
     torch.manual_seed(0)
     model = SASRec(SASRecConfig(n_items=ds.n_items, norm_first=norm_first, tied_output=tied_output))
-    obj = Objective("bce", ds.n_items) if k == 1 else Objective("gbce", ds.n_items, gbce_negatives=k, gbce_t=t)
+    obj = (Objective("bce", ds.n_items) if k == 1 and beta is None else
+           (GivenBeta if beta is not None else Objective)("gbce", ds.n_items, gbce_negatives=k, gbce_t=t))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches, valid = TrainBatches(ds.sequences, 50, 256, seed=0), eval_set(ds, "valid", 50)
     pop = item_counts(ds.sequences, ds.n_items)[1:].astype(float)
@@ -49,7 +58,7 @@ def run(ds, label, k, t, epochs, norm_first, tied_output) -> list[dict]:
                 table = model.item_table(); h, e = model.last_hidden(valid.histories[:500], table).double(), table[1:].double()
                 s, mh, me = h @ e.T, h.mean(0), e.mean(0)
             within, across = float(s.var(1).mean().sqrt()), float(s.mean(0).std())  # mean over users of the variance over items >= the variance of the items' means
-            rows.append(dict(config=label, negatives=k, t=t, epoch=ep + 1, loss=round(total / len(batches), 4), valid_ndcg10=round(ndcg, 4),
+            rows.append(dict(config=label, negatives=k, t=t, beta=beta, epoch=ep + 1, loss=round(total / len(batches), 4), valid_ndcg10=round(ndcg, 4),
                              score_mean=round(float(s.mean()), 3), within_user_std=round(within, 4), item_mean_std=round(across, 4),
                              user_share=round(1 - (across / within) ** 2, 4), popularity_corr=round(float(np.corrcoef(s.mean(0).numpy(), pop)[0, 1]), 3),
                              h_common=round(float(mh.norm()), 3), h_spread=round(float((h - mh).norm(dim=1).mean()), 3),
@@ -75,8 +84,8 @@ def main(argv=None):
     ds = load_dataset(a.dataset)
     t0, rows = time.time(), []
     for spec in a.configs.split(","):
-        label, k, t = spec.split("|")
-        rows += run(ds, label, int(k), float(t), a.epochs, a.norm_first, a.tied_output == "true")
+        label, k, t, *beta = spec.split("|")
+        rows += run(ds, label, int(k), float(t), a.epochs, a.norm_first, a.tied_output == "true", float(beta[0]) if beta else None)
     cmd = "python benchmarks/stage1/gbce_collapse.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmd.strip(), dataset=a.dataset, norm_first=a.norm_first, tied_output=a.tied_output == "true", wall_s=round(time.time() - t0), rows=rows)
     stem = Path(a.out); stem.parent.mkdir(parents=True, exist_ok=True)
