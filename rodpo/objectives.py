@@ -117,15 +117,18 @@ def item_counts(sequences, n_items: int) -> np.ndarray:
 class Objective:
     "The backbone's objective (`TrainConfig.loss`), as a mean loss over target positions: stage 1 trains with it; the DPO stage anchors to it and its `continue` arm trains with it alone. Negatives come from torch's global random stream (saved in every checkpoint)."
     def __init__(self, loss: str = "ce", n_items: int | None = None, n_negatives: int = 100, neg_sampling: str = "uniform",
-                 neg_alpha: float = 1.0, logq: bool = True, counts=None, neg_exclude: str = "target", gbce_negatives: int = 256, gbce_t: float = 0.75):
+                 neg_alpha: float = 1.0, logq: bool = True, counts=None, neg_exclude: str = "target", gbce_negatives: int = 256, gbce_t: float = 0.75,
+                 gbce_beta: float | None = None):
         if loss not in LOSSES: raise ValueError(f"loss={loss!r} is not one of {', '.join(LOSSES)}")
         if neg_exclude not in NEG_EXCLUDES: raise ValueError(f"neg_exclude={neg_exclude!r} is not one of {', '.join(NEG_EXCLUDES)}")
         if neg_exclude != "target" and loss != "bce": raise ValueError(f"neg_exclude={neg_exclude!r} applies to loss='bce' only (loss={loss!r}); leave it at 'target'")
         self.loss, self.n_items, self.n_negatives, self.neg_exclude = loss, n_items, n_negatives, neg_exclude
-        self.gbce_negatives, self.gbce_t = gbce_negatives, gbce_t
+        self.gbce_negatives, self.gbce_t, self.positive_weight = gbce_negatives, gbce_t, gbce_beta  # None: gSASRec's beta, from gbce_t
         if loss == "gbce" and not (isinstance(gbce_negatives, int) and 1 <= gbce_negatives < (n_items or 2)):
             raise ValueError(f"gbce_negatives={gbce_negatives!r} must be an integer between 1 and the number of items - 1 ({(n_items or 2) - 1})")
         if loss == "gbce" and not 0 <= gbce_t <= 1: raise ValueError(f"gbce_t={gbce_t!r} must be in [0, 1] (gSASRec's calibration; 0.75 published)")
+        if gbce_beta is not None and not (isinstance(gbce_beta, (int, float)) and 0 < gbce_beta < float("inf")):
+            raise ValueError(f"gbce_beta={gbce_beta!r} must be a positive number, or None for gSASRec's beta from gbce_t")
         self.q = self.log_q = None
         if loss == "sampled_softmax":
             if neg_sampling not in SAMPLINGS: raise ValueError(f"neg_sampling={neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
@@ -142,7 +145,8 @@ class Objective:
         "From a `TrainConfig` or its dict (as saved with a run; runs saved before `loss` existed used 'ce')."
         d = asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
         return cls(d.get("loss", "ce"), n_items, d.get("n_negatives", 100), d.get("neg_sampling", "uniform"), d.get("neg_alpha", 1.0),
-                   d.get("logq", True), counts, d.get("neg_exclude", "target"), d.get("gbce_negatives", 256), d.get("gbce_t", 0.75))
+                   d.get("logq", True), counts, d.get("neg_exclude", "target"), d.get("gbce_negatives", 256), d.get("gbce_t", 0.75),
+                   d.get("gbce_beta"))
 
     def seen(self, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
         "With neg_exclude='history': for each target position (mask `m` of `y`), the items of its row of inputs `x` and targets `y` (B, T), its user's training window; else None."
@@ -179,14 +183,16 @@ class Objective:
             return ChunkedSoftmaxCE.apply(h, table[1:], targets - 1, chunk or chunk_rows(h.device, len(table)))
         if self.loss == "gbce":
             neg = self.negatives(targets) if negatives is None else negatives
-            return gbce(h, table, targets, neg, gbce_beta(neg.shape[1], self.n_items, self.gbce_t)).mean()
+            beta = gbce_beta(neg.shape[1], self.n_items, self.gbce_t) if self.positive_weight is None else self.positive_weight
+            return gbce(h, table, targets, neg, beta).mean()
         if self.loss == "bce":
             if negatives is None: return bce(h, table, targets, self.negatives(targets, seen)).mean()
             return torch.stack([bce(h, table, targets, negatives[:, j]) for j in range(negatives.shape[1])], 1).mean(1).mean()
         return sampled_softmax(h, table, targets, self.negatives(targets, seen), None if self.log_q is None else self.log_q.to(h.device), own=negatives).mean()
 
     def __repr__(self): return f"Objective({self.loss!r}" + (f", n_negatives={self.n_negatives}, logq={self.log_q is not None})" if self.loss == "sampled_softmax"
-                                                          else f", gbce_negatives={self.gbce_negatives}, gbce_t={self.gbce_t})" if self.loss == "gbce" else ")")
+                                                          else f", gbce_negatives={self.gbce_negatives}, gbce_t={self.gbce_t}"
+                                                          + ("" if self.positive_weight is None else f", gbce_beta={self.positive_weight}") + ")" if self.loss == "gbce" else ")")
 
 def stage1_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, objective: Objective | None = None, chunk: int | None = None) -> torch.Tensor:
     "The stage-1 loss of a batch under `objective` (default: full-softmax CE, `ce_loss`), scaled as `ce_loss` does, plus the MoE auxiliary losses."

@@ -28,6 +28,7 @@ BACKBONES = {  # stage-1 objectives compared, as TrainConfig overrides
     "bce": dict(loss="bce"),
     "gbce": dict(loss="gbce", gbce_negatives=256, gbce_t=0.75),  # gSASRec's published defaults
     "sampled_softmax_1000": dict(loss="sampled_softmax", n_negatives=1000, neg_sampling="uniform"),  # many negatives
+    "bce_256": dict(loss="gbce", gbce_negatives=256, gbce_beta=256.0),  # BCE with 256 negatives, the positive weighted as all of them together
 }
 BACKBONE_MODEL = {  # SASRecConfig overrides a backbone needs beyond the dataset's model
     "gbce": dict(tied_output=False),  # as gSASRec: output embeddings of their own (its default, reuse_item_embeddings=False)
@@ -95,7 +96,7 @@ def run_regimes(cfg: RegimesConfig, log=print, workers: int | None = 1) -> pd.Da
     return regimes_table(out)
 
 # %% ../nbs/15_regimes.ipynb #rg000010
-BACKBONE_ORDER = ("ce", "ce-quarter", "sampled_softmax", "sampled_softmax_1000", "bce", "gbce")
+BACKBONE_ORDER = ("ce", "ce-quarter", "sampled_softmax", "sampled_softmax_1000", "bce", "gbce", "bce_256")
 
 def _backbones(out_dir) -> list[str]:
     return [b for b in BACKBONE_ORDER if (Path(out_dir)/b).is_dir() and any((Path(out_dir)/b).glob("*-seed*/metrics.json"))]
@@ -158,7 +159,7 @@ def regimes_figure(table: pd.DataFrame, metrics=("ndcg@5", "mrr@5"), base: str =
     from plotly.subplots import make_subplots
     t = table[table.base.str.split("-beta").str[0] == base]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{k}: change vs {base} (%)" for k in metrics], shared_yaxes=True)
-    colors = dict(zip(BACKBONE_ORDER, ("#1f77b4", "#9467bd", "#ff7f0e", "#8c564b", "#2ca02c", "#17becf")))  # ce, ce-quarter, sampled_softmax, _1000, bce, gbce
+    colors = dict(zip(BACKBONE_ORDER, ("#1f77b4", "#9467bd", "#ff7f0e", "#8c564b", "#2ca02c", "#17becf", "#bcbd22")))  # ce, ce-quarter, sampled_softmax, _1000, bce, gbce, bce_256
     for j, k in enumerate(metrics, 1):
         for b in [b for b in BACKBONE_ORDER if b in set(t.backbone)]:
             g = t[(t.backbone == b) & (t.metric == k)]

@@ -46,6 +46,7 @@ class TrainConfig:
     neg_exclude: str = "target"  # bce: a negative is any item but the target ('target'), or any item outside the user's training window ('history', as the original SASRec)
     gbce_negatives: int = 256  # gbce: uniform negatives per position (gSASRec's published default 256)
     gbce_t: float = 0.75  # gbce: calibration t in [0, 1] of the positive's probability, sigmoid(s+) ** beta (gSASRec's published default 0.75; 0 is BCE with gbce_negatives negatives)
+    gbce_beta: float | None = None  # gbce: the positive's weight beta given directly in place of gSASRec's (from gbce_t); gbce_negatives weighs it as much as all the negatives together, with which rodpo's SASRec does not collapse (results/stage1_scientific_gbce/collapse_balanced)
     batch_size: int = 256  # training rows (sequence windows) per step
     max_epochs: int = 200  # upper bound on epochs
     patience: int = 10  # stop after this many evaluations without improvement of `metric`
@@ -77,6 +78,7 @@ class TrainConfig:
         need(self.loss in LOSSES, f"loss={self.loss!r} is not one of {', '.join(LOSSES)}")
         need(is_int(self.n_negatives) and self.n_negatives >= 1, f"n_negatives={self.n_negatives!r} must be a positive integer")
         need(is_int(self.gbce_negatives) and self.gbce_negatives >= 1, f"gbce_negatives={self.gbce_negatives!r} must be a positive integer")
+        need(self.gbce_beta is None or (is_num(self.gbce_beta) and self.gbce_beta > 0), f"gbce_beta={self.gbce_beta!r} must be a positive number, or None for gSASRec's beta from gbce_t")
         need(is_num(self.gbce_t) and 0 <= self.gbce_t <= 1, f"gbce_t={self.gbce_t!r} must be a number in [0, 1] (0.75 published)")
         need(self.neg_sampling in SAMPLINGS, f"neg_sampling={self.neg_sampling!r} is not one of {', '.join(SAMPLINGS)}")
         need(self.neg_exclude in NEG_EXCLUDES, f"neg_exclude={self.neg_exclude!r} is not one of {', '.join(NEG_EXCLUDES)}")

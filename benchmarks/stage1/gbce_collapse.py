@@ -5,7 +5,7 @@ ranking still depends on the user.
                                               [--norm_first] [--tied_output false] [--out results/stage1_scientific_gbce/collapse]
 
 Each config is 'label|negatives|t' (1 negative: plain BCE; otherwise gBCE with that many uniform negatives per position and calibration t),
-or 'label|negatives|t|beta' with the positive's weight beta given directly in place of gSASRec's (from t): beta = negatives weighs the
+or 'label|negatives|t|beta' with the positive's weight beta given directly in place of gSASRec's (from t; `TrainConfig.gbce_beta`): beta = negatives weighs the
 positive as much as all the negatives together (1 for BCE, about 0.29 for gBCE's defaults on Scientific).
 ID-only items, the method's defaults otherwise (hidden 64, dropout 0.5, Adam lr 1e-3, batch 256), seed 0, two threads. After epochs 1, 2, 3
 and every third: validation NDCG@10 (all items ranked), the mean score, and for 500 validation users the spread of the scores over items
@@ -30,18 +30,11 @@ def run(ds, label, k, t, epochs, norm_first, tied_output, beta=None) -> list[dic
     import torch
     from rodpo.data import TrainBatches, eval_set
     from rodpo.model import SASRec, SASRecConfig
-    from rodpo.objectives import Objective, stage1_loss, item_counts, gbce
+    from rodpo.objectives import Objective, stage1_loss, item_counts
     from rodpo.metrics import evaluate
-
-    class GivenBeta(Objective):
-        "gBCE with the positive's weight `beta` given, not derived from t."
-        def __call__(self, h, table, targets, chunk=None, seen=None, negatives=None):
-            return gbce(h.float(), table.float(), targets, self.negatives(targets), beta).mean()
-
     torch.manual_seed(0)
     model = SASRec(SASRecConfig(n_items=ds.n_items, norm_first=norm_first, tied_output=tied_output))
-    obj = (Objective("bce", ds.n_items) if k == 1 and beta is None else
-           (GivenBeta if beta is not None else Objective)("gbce", ds.n_items, gbce_negatives=k, gbce_t=t))
+    obj = Objective("bce", ds.n_items) if k == 1 and beta is None else Objective("gbce", ds.n_items, gbce_negatives=k, gbce_t=t, gbce_beta=beta)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches, valid = TrainBatches(ds.sequences, 50, 256, seed=0), eval_set(ds, "valid", 50)
     pop = item_counts(ds.sequences, ds.n_items)[1:].astype(float)

@@ -40,7 +40,7 @@ def main(argv=None):
     else:
         if a.backbone not in BACKBONES: p.error(f"--backbone {a.backbone}: one of {', '.join(BACKBONES)}")
         base = json.loads((study / a.like / "experiment.json").read_text())
-        base.update(stage1={**{k: v for k, v in base["stage1"].items() if k not in ("loss", "n_negatives", "neg_sampling", "gbce_negatives", "gbce_t")}, **BACKBONES[a.backbone]},
+        base.update(stage1={**{k: v for k, v in base["stage1"].items() if k not in ("loss", "n_negatives", "neg_sampling", "gbce_negatives", "gbce_t", "gbce_beta")}, **BACKBONES[a.backbone]},
                     model={**base["model"], **BACKBONE_MODEL.get(a.backbone, {})})
     out = Path(a.out or f"results/controls/{study.name}")
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else base["seeds"]
