@@ -46,7 +46,7 @@ class RegimesConfig:
     dataset: str  # dataset name or path
     out_dir: str  # one sub-folder per backbone (`ce`, `ce-quarter`, `sampled_softmax`, `bce`), each an experiment folder (rodpo.experiment)
     seeds: tuple = (0, 1, 2)  # seeds; each backbone has one reference per seed
-    backbones: tuple = ("ce", "sampled_softmax", "bce")  # stage-1 objectives, keys of BACKBONES (also gbce and sampled_softmax_1000)
+    backbones: tuple = ("ce", "sampled_softmax", "bce")  # stage-1 objectives, keys of BACKBONES (also gbce, sampled_softmax_1000 and bce_256)
     arms: tuple = ("continue", "hard", "topk_stochastic", "random")  # the control and the DPO arms
     betas: tuple = (0.1, 1.0)  # every DPO arm runs at each beta; `continue` once
     quarter: bool = True  # also align a full-CE reference stopped at a quarter of the converged references' median best epoch
