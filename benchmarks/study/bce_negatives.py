@@ -11,25 +11,16 @@ which runs write and git does not keep); `--compare_only` recomputes the files f
 import argparse, json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from rodpo.data import load_dataset, atomic_write, TrainBatches
-from rodpo.experiment import paired_comparison, format_change, format_p
-from rodpo.metrics import format_spread, metrics_from_ranks
+from rodpo.experiment import paired_comparison, format_change, format_p, _per_user
+from rodpo.metrics import format_spread
 from rodpo.model import SASRecConfig
-from rodpo.runs import RANKS_FILE, load_ranks
 from rodpo.train import TrainConfig, fit
 
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
-
-
-def per_user_metrics(run: Path) -> pd.DataFrame:
-    "A finished run's per-user test metrics: from its test ranks (test_ranks.npz), else from its test_per_user.csv."
-    if (run / RANKS_FILE).exists(): return metrics_from_ranks(load_ranks(run)[1])
-    if (run / "test_per_user.csv").exists(): return pd.read_csv(run / "test_per_user.csv")
-    raise SystemExit(f"bce_negatives: {run} has neither {RANKS_FILE} nor test_per_user.csv: rerun it to have its per-user results")
 
 
 def history_hit_share(ds, max_len: int) -> float:
@@ -52,7 +43,7 @@ def main():
     p.add_argument("--compare_only", action="store_true", help="train nothing: compare the finished runs under --out with the references")
     a = p.parse_args()
     refs, out, seeds = Path(a.refs), Path(a.out), [int(s) for s in a.seeds.split(",")]
-    rows, per_user, ds = [], {"target": {}, "history": {}}, None
+    rows, ds = [], None
     for seed in seeds:
         ref = refs / f"reference-seed{seed}"
         if not (ref / "metrics.json").exists(): raise SystemExit(f"bce_negatives: {ref} has no finished reference (metrics.json); train it first")
@@ -66,15 +57,12 @@ def main():
             h = json.loads((run / "history.json").read_text())
             rows.append(dict(variant=variant, seed=seed, best_epoch=m["best_epoch"], epochs=m["epochs"], **{k: m["test"][k] for k in METRICS},
                              train_eval_s=round(sum(e["train_time"] + e["eval_time"] for e in h), 1)))
-            per_user[variant][seed] = per_user_metrics(run)
     table = pd.DataFrame(rows)
     comp = []
     for k in METRICS:
-        r = paired_comparison(np.stack([per_user["history"][s][k].to_numpy() for s in seeds]),
-                              np.stack([per_user["target"][s][k].to_numpy() for s in seeds]), a.n_boot)
+        r = paired_comparison(_per_user(out, "history", seeds, k), _per_user(refs, "reference", seeds, k), a.n_boot)
         comp.append(dict(metric=k, **r))
     comp = pd.DataFrame(comp)
-    mean = table.groupby("variant")[list(METRICS)].agg(["mean", "std"])
     share = history_hit_share(ds, cfg["model"]["max_len"])
     res = dict(refs=str(refs), seeds=seeds, history_hit_share=share, runs=table.to_dict("records"), history_vs_target=comp.to_dict("records"),
                command="python benchmarks/study/bce_negatives.py " + " ".join(f"--{k} {v}" for k, v in vars(a).items() if k != "compare_only"))
