@@ -142,14 +142,15 @@ def test_ann_pool_comparison_recomputes_from_committed_per_user_ranks(tmp_path, 
     assert (new["pool_recall"], new["pool_recall_by_index_age"], new["false_negative_rate"]) == (old["pool_recall"], old["pool_recall_by_index_age"], old["false_negative_rate"])
 
 
-@pytest.mark.parametrize("dataset,runs,rows", [("ml-100k", 33, "dns-beta1.0,ndcg@5"), ("scientific", 160, "bce,topk_stochastic-beta1.0,hard-beta1.0,ndcg@5")])
+@pytest.mark.parametrize("dataset,runs,rows", [("ml-100k", 33, "dns-beta1.0,ndcg@5"), ("scientific", 160, "bce,topk_stochastic-beta1.0,hard-beta1.0,ndcg@5"),
+                                               ("toys", 96, "ce-quarter,topk_stochastic-beta1.0,continue,ndcg@5")])
 def test_study_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, rows):
     """results/regimes/<dataset>/regimes.csv follows from the run folders' per-user ranks alone: MovieLens-100k (every arm against continue,
-    the reference, the negatives-only control and dns), Scientific (every backbone and arm of the study against continue, the reference and hard)."""
+    the reference, the negatives-only control and dns), Scientific (5 seeds) and Toys (3 seeds) (every backbone and arm of the study against continue, the reference and hard)."""
     import shutil
     src = ROOT / "results" / "regimes" / dataset
     shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv", "anchor"))
-    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs  # ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific: 4 backbones x 5 seeds x 8
+    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs  # ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific, toys: 4 backbones x 5 (3) seeds x 8
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
