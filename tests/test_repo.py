@@ -161,13 +161,16 @@ def test_bce_negatives_comparison_recomputes_from_committed_per_user_ranks(tmp_p
     "results/bce_negatives/scientific/bce_negatives.json: the 'history' BCE runs against the study's references, recomputed from the committed runs alone (nothing trains)."
     import shutil
     src = ROOT / "results" / "bce_negatives" / "scientific"
-    shutil.copytree(src, tmp_path / "b", ignore=shutil.ignore_patterns("*.pt", "bce_negatives.*", "test_per_user.csv"))
+    shutil.copytree(src, tmp_path / "b", ignore=shutil.ignore_patterns("*.pt", "bce_negatives.*", "parameters.json", "test_per_user.csv"))
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "bce_negatives.py"), "--refs", str(ROOT / "results" / "regimes" / "scientific" / "bce"),
                         "--out", str(tmp_path / "b"), "--seeds", "0,1,2,3,4", "--compare_only"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     new, old = json.loads((tmp_path / "b" / "bce_negatives.json").read_text()), json.loads((src / "bce_negatives.json").read_text())
     assert {k: v for k, v in new.items() if k not in ("command", "refs")} == {k: v for k, v in old.items() if k not in ("command", "refs")}
     assert len(new["history_vs_target"]) == 4 and len(new["runs"]) == 10
+    params = json.loads((tmp_path / "b" / "parameters.json").read_text())  # the command and the runs' summed wall time, as committed
+    assert {k: v for k, v in params.items() if k not in ("command", "refs")} == {k: v for k, v in json.loads((src / "parameters.json").read_text()).items() if k not in ("command", "refs")}
+    assert params["wall"].startswith(f"{sum(r['train_eval_s'] for r in new['runs'] if r['variant'] == 'history'):,.0f} s")
 
 
 def test_gap_against_gain_follows_from_the_committed_studies(tmp_path):

@@ -4,7 +4,7 @@ configuration of finished 'target' references (everything else equal) and compar
 
 Usage: python benchmarks/study/bce_negatives.py --refs results/regimes/beauty/bce --out results/bce_negatives/beauty --seeds 0,1,2
 Writes one run folder per seed under --out (history-seed<s>; finished runs are reused, interrupted ones resume), then
-bce_negatives.json / .md: per-seed and mean test HR/NDCG@5,10, best epochs, training and validation seconds (from each run's history), and the relative change of 'history' against 'target'
+bce_negatives.json / .md and parameters.json (command and wall time): per-seed and mean test HR/NDCG@5,10, best epochs, training and validation seconds (from each run's history), and the relative change of 'history' against 'target'
 (paired bootstrap 95% CI over users, Wilcoxon p). Per-user results come from each run's committed test_ranks.npz (else its test_per_user.csv,
 which runs write and git does not keep); `--compare_only` recomputes the files from the committed runs without training.
 """
@@ -77,6 +77,10 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "bce_negatives.json", lambda f: Path(f).write_text(json.dumps(res, indent=2, default=float)))
     atomic_write(out / "bce_negatives.md", lambda f: Path(f).write_text("\n".join(md) + "\n"))
+    wall = float(table[table.variant == "history"].train_eval_s.sum())
+    params = dict(command=res["command"], refs=str(refs), seeds=seeds,
+                  wall=f"{wall:,.0f} s: training and evaluation of the {len(seeds)} 'history' runs, summed from their histories (one process)")
+    atomic_write(out / "parameters.json", lambda f: Path(f).write_text(json.dumps(params, indent=2) + "\n"))
     print(json.dumps(res, indent=2, default=float))
 
 
