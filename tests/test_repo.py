@@ -217,3 +217,22 @@ def test_many_negative_backbones_table_recomputes_from_committed_per_user_ranks(
     new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
     assert new == old
     for b in backbones: assert f"{b},topk_stochastic-beta1.0,continue-ce,ndcg@5" in old and f"{b},dns-beta1.0,negatives-dns,ndcg@5" in old
+
+
+def test_stage1_table_in_readme_follows_from_committed_per_user_ranks():
+    "README's first table (full-CE SASRec on Beauty, Sports, Toys): each run's test metrics recomputed here from its test_ranks.npz, then mean ± std over seeds as printed."
+    import numpy as np
+    runs = sorted((ROOT / "results" / "stage1").glob("*-s[0-9]"))
+    assert len(runs) == 9, runs
+    test = {}
+    for run in runs:
+        with np.load(run / "test_ranks.npz") as z: r = z["ranks"].astype(float)
+        own = {"ndcg@10": np.where(r <= 10, 1 / np.log2(r + 1), 0).mean(), "hr@10": (r <= 10).mean(), "mrr@10": np.where(r <= 10, 1 / r, 0).mean(),
+               "ndcg@5": np.where(r <= 5, 1 / np.log2(r + 1), 0).mean(), "mrr@5": np.where(r <= 5, 1 / r, 0).mean()}
+        m = json.loads((run / "metrics.json").read_text())["test"]
+        assert all(abs(own[k] - m[k]) < 1e-9 for k in own), (run.name, own, m)
+        test.setdefault(run.name.rsplit("-s", 1)[0], []).append(own)
+    table = (ROOT / "README.md").read_text().split("### Stage 1: SASRec with full-softmax cross-entropy", 1)[1]
+    for dataset, rows in test.items():
+        cells = [f"{round(float(np.mean(v)), 4)} ± {round(float(np.std(v, ddof=1)), 4)}" for v in ([x[k] for x in rows] for k in ("ndcg@10", "hr@10", "mrr@10", "ndcg@5", "mrr@5"))]
+        assert f"| {dataset} | {len(rows)} | " + " | ".join(cells) + " |" in table, (dataset, cells)
