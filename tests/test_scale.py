@@ -252,3 +252,42 @@ def test_ann_indexes_benchmark_measures_each_index_kind(tmp_path):
         if x["nprobe"] == 63 and x["candidates"] == 4000: assert x["recall_at_50"] >= 0.995  # every item retrieved and scored exactly: the exact top-50 (up to float rounding at the 50th place)
     assert all(res["gather"][k] > 0 for k in ("index_s", "index_select_s", "chunked_index_select_and_scores_s"))
     assert "| pq4 | 63 | 63 | 4000 |" in out.with_suffix(".md").read_text()
+
+
+def _ann_run(folder: Path, ds, **sampler) -> Path:
+    "A pool='ann' DPO run folder as shared_queries.py reads it: best.pt (an untrained Beauty policy), config.json, the experiment's dataset."
+    from dataclasses import asdict
+    from rodpo.negatives import SamplerConfig
+    from rodpo.runs import save_json, save_torch
+    torch.manual_seed(0)
+    model = SASRec(SASRecConfig(n_items=ds.n_items, hidden=64))
+    run = folder/"sweep-topk_stochastic-poolann-seed0"
+    run.mkdir(parents=True)
+    save_torch(dict(model=model.state_dict(), model_config=model.cfg.to_dict()), run/"best.pt")
+    save_json(dict(dpo=dict(sampler=asdict(SamplerConfig(pool="ann", **sampler)))), run/"config.json")
+    save_json(dict(dataset="beauty"), folder/"experiment.json")
+    return run
+
+
+def test_shared_queries_benchmark_recalls_everything_when_nothing_is_approximate(tmp_path, beauty):
+    """benchmarks/scale/shared_queries.py on Beauty: with a flat index searched in every cell, a position's own 60 candidates hold its exact
+    top-50, searched per position or shared with its sequence; with a coarse index, sharing every position's candidates within the sequence
+    never recalls less than the position's own, and one query a sequence is counted as such."""
+    exact = _ann_run(tmp_path/"exact", beauty, index="flat", nlist=4, nprobe=4)
+    coarse = _ann_run(tmp_path/"coarse", beauty, index="pq4", nprobe=2)
+    out = tmp_path/"sq"
+    r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"shared_queries.py"), str(exact), str(coarse), "--strides", "1,0",
+                        "--candidates", "60", "--batches", "1", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.with_suffix(".json").read_text())["results"]
+    for run in res:
+        run["rows"] = {(x["scheme"], x["stride"]): x for x in run["rows"]}
+        assert len(run["rows"]) == 3 and run["rows"][("shared", 0)]["queries"] == 256 and run["rows"][("shared", 1)]["queries"] == run["positions"]
+        assert run["rows"][("per position", None)]["scored_per_position"] == run["rows"][("shared", 0)]["scored_per_position"] == 60
+        assert run["rows"][("shared", 1)]["recall"] >= run["rows"][("per position", None)]["recall"]
+    assert res[0]["cells"] == res[0]["nprobe"] == 4
+    assert res[0]["rows"][("per position", None)]["recall"] >= 0.9999  # every cell searched exactly (float rounding may swap a tie at the 50th place)
+    assert res[1]["rows"][("per position", None)]["recall"] < 0.99  # two of the cells, coarse codes: approximate
+    assert "| shared | 0 | 60 | 256 |" in out.with_suffix(".md").read_text()
+    bad = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"shared_queries.py"), str(tmp_path/"none")], capture_output=True, text=True)
+    assert bad.returncode != 0 and "no best.pt" in bad.stderr
