@@ -142,6 +142,21 @@ def test_ann_pool_comparison_recomputes_from_committed_per_user_ranks(tmp_path, 
     assert (new["pool_recall"], new["pool_recall_by_index_age"], new["false_negative_rate"]) == (old["pool_recall"], old["pool_recall_by_index_age"], old["false_negative_rate"])
 
 
+@pytest.mark.parametrize("dataset", ["beauty-refresh", "toys-refresh"])
+def test_ann_refresh_comparison_recomputes_from_committed_per_user_ranks(tmp_path, dataset):
+    "results/ann_pool/<dataset>/refresh.json: the index rebuilt once a run against every 100 steps, recomputed from the committed run folders alone."
+    import importlib.util, shutil
+    folder = ROOT / "results" / "ann_pool" / dataset
+    shutil.copytree(folder, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "refresh.*"))
+    spec = importlib.util.spec_from_file_location("ann_refresh", ROOT / "benchmarks" / "scale" / "ann_refresh.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    new, old = mod.one(tmp_path / dataset), json.loads((folder / "refresh.json").read_text())
+    new = json.loads(json.dumps(new))  # as written: refresh values as keys become strings
+    assert {k: v for k, v in new.items() if k != "folder"} == {k: v for k, v in old.items() if k != "folder"} and new["seeds"] == [0, 1, 2]
+    steps = old["refresh"]["100"]["steps"][0]  # 528 steps a run on Beauty, 459 on Toys
+    assert old["refresh"]["100"]["builds"] == [-(-steps // 100)] * 3 and old["refresh"]["1000"]["builds"] == [1, 1, 1]
+
+
 @pytest.mark.parametrize("dataset,runs,rows", [("ml-100k", 33, "dns-beta1.0,ndcg@5"), ("scientific", 160, "bce,topk_stochastic-beta1.0,hard-beta1.0,ndcg@5"),
                                                ("toys", 96, "ce-quarter,topk_stochastic-beta1.0,continue,ndcg@5")])
 def test_study_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, rows):

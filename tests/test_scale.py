@@ -291,3 +291,14 @@ def test_shared_queries_benchmark_recalls_everything_when_nothing_is_approximate
     assert "| shared | 0 | 60 | 256 |" in out.with_suffix(".md").read_text()
     bad = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"shared_queries.py"), str(tmp_path/"none")], capture_output=True, text=True)
     assert bad.returncode != 0 and "no best.pt" in bad.stderr
+
+
+def test_recall_by_index_age_groups_the_measured_steps():
+    "benchmarks/scale/ann_refresh.py's grouping (from ann_pool_quality.py): the measured steps' pool recall by the index's age, by hand; unmeasured steps left out."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ann_refresh", ROOT/"benchmarks"/"scale"/"ann_refresh.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    diag = [dict(index_age=0, pool_recall=0.5), dict(index_age=5), dict(index_age=9, pool_recall=0.7), dict(index_age=10, pool_recall=0.9),
+            dict(index_age=150, pool_recall=0.8), dict(index_age=999, pool_recall=0.25)]
+    assert mod.recall_by_age(diag, mod.AGES) == {"0-9": dict(mean=0.6, min=0.5, steps=2), "10-49": dict(mean=0.9, min=0.9, steps=1),
+                                                 "100-199": dict(mean=0.8, min=0.8, steps=1), "400+": dict(mean=0.25, min=0.25, steps=1)}

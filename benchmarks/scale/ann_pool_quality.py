@@ -53,26 +53,48 @@ def recall_by_nprobe(folder: Path, runs: dict, cfg: dict, positions: int = 2048,
     return dict(positions=positions, cells=sampler.index.nlist, by_nprobe=out)
 
 
-def one(folder: Path) -> dict:
-    points = json.loads((folder/"sweeps.json").read_text()).get("topk_stochastic pool")
-    if not points: raise SystemExit(f"{folder}: sweeps.json has no 'topk_stochastic pool' sweep; run rodpo-experiment with --sweep 'pool=\"exact\",\"ann\"'")
+def sweep_runs(folder: Path, field: str, example: str) -> dict:
+    "{value: {seed: run folder}} of the finished runs of the experiment folder's topk_stochastic sweep of `field` (its sweeps.json)."
+    points = json.loads((folder/"sweeps.json").read_text()).get(f"topk_stochastic {field}")
+    if not points: raise SystemExit(f"{folder}: sweeps.json has no 'topk_stochastic {field}' sweep; run rodpo-experiment with --sweep '{example}'")
     runs = {}
-    for pool, seed, name in points:
+    for value, seed, name in points:
         if not (folder/name/"metrics.json").exists(): raise SystemExit(f"{folder/name}: not finished (no metrics.json); run the experiment again to finish it")
-        runs.setdefault(pool, {})[seed] = folder/name
-    seeds = sorted(set(runs["exact"]) & set(runs["ann"]))
-    per_user = lambda pool, k: np.stack([metrics_from_ranks(load_ranks(runs[pool][s])[1])[k].to_numpy() for s in seeds])
-    out = dict(folder=str(folder.relative_to(ROOT) if folder.is_absolute() and folder.is_relative_to(ROOT) else folder), seeds=seeds, comparison={})
+        runs.setdefault(value, {})[seed] = folder/name
+    return runs
+
+
+def shown(folder: Path) -> str:
+    return str(folder.relative_to(ROOT) if folder.is_absolute() and folder.is_relative_to(ROOT) else folder)
+
+
+def compare(arm: dict, base: dict, seeds, arm_name: str, base_name: str) -> dict:
+    "Test NDCG@5, MRR@5 and NDCG@10 of the runs `arm` against `base` ({seed: run folder}), paired over users and `seeds`: means, relative change, CI, Wilcoxon p."
+    per_user = lambda runs, k: np.stack([metrics_from_ranks(load_ranks(runs[s])[1])[k].to_numpy() for s in seeds])
+    out = {}
     for k in ("ndcg@5", "mrr@5", "ndcg@10"):
-        r = paired_comparison(per_user("ann", k), per_user("exact", k))
-        out["comparison"][k] = dict(exact=round(float(r["base_mean"]), 5), ann=round(float(r["mean"]), 5), change=format_change(SimpleNamespace(**r)),
-                                    p_text=format_p(r["p"]), **{x: float(r[x]) for x in ("rel_change", "ci_low", "ci_high", "p", "mde")})
+        r = paired_comparison(per_user(arm, k), per_user(base, k))
+        out[k] = {base_name: round(float(r["base_mean"]), 5), arm_name: round(float(r["mean"]), 5), "change": format_change(SimpleNamespace(**r)),
+                  "p_text": format_p(r["p"]), **{x: float(r[x]) for x in ("rel_change", "ci_low", "ci_high", "p", "mde")}}
+    return out
+
+
+def recall_by_age(diag: list, ages=AGES) -> dict:
+    "The pools' recall of the exact top-K (`pool_recall` of the steps of `diag` that measured it) grouped by the index's age: mean, lowest step, steps."
+    out = {}
+    for lo, hi in ages:
+        v = [d["pool_recall"] for d in diag if "pool_recall" in d and lo <= d["index_age"] <= hi]
+        if v: out[f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"] = dict(mean=round(float(np.mean(v)), 4), min=round(float(np.min(v)), 4), steps=len(v))
+    return out
+
+
+def one(folder: Path) -> dict:
+    runs = sweep_runs(folder, "pool", "pool=\"exact\",\"ann\"")
+    seeds = sorted(set(runs["exact"]) & set(runs["ann"]))
+    out = dict(folder=shown(folder), seeds=seeds, comparison=compare(runs["ann"], runs["exact"], seeds, "ann", "exact"))
     metrics = {pool: [json.loads((runs[pool][s]/"metrics.json").read_text()) for s in seeds] for pool in runs}
     diag = [d for s in seeds for d in json.loads((runs["ann"][s]/"diagnostics.json").read_text()) if "pool_recall" in d]
-    by_age = {}
-    for lo, hi in AGES:
-        v = [d["pool_recall"] for d in diag if lo <= d["index_age"] <= hi]
-        if v: by_age[f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"] = dict(mean=round(float(np.mean(v)), 4), min=round(float(np.min(v)), 4), steps=len(v))
+    by_age = recall_by_age(diag)
     cfg = json.loads((runs["ann"][seeds[0]]/"config.json").read_text())["dpo"]["sampler"]
     out["recall_by_nprobe"] = recall_by_nprobe(folder, runs["ann"], cfg)
     out.update(sampler=cfg, pool_recall=round(float(np.mean([d["pool_recall"] for d in diag])), 4), pool_recall_by_index_age=by_age,
