@@ -80,7 +80,7 @@ def measure(run: Path, strides, candidates, batches: int) -> dict:
                     u = u[u > 0]  # sorted by id: topk_ordered's lower column is the lower id, as in the sampler
                     sc = h[p] @ table[u].T
                     out = (u[None] == y[p, None]) if hist is None else (u[None] == y[p, None]) | (u[None, :, None] == hist[p][:, None, :]).any(-1)
-                    pool[p] = u[topk_ordered(sc.masked_fill(out, float("-inf")), min(K, len(u)))[1]] if len(u) >= K else exact[p]
+                    pool[p] = u[topk_ordered(sc.masked_fill(out, float("-inf")), K)[1]] if len(u) >= K else exact[p]  # too few retrieved: a catalogue pass, as the sampler does
                     scored += len(p) * len(u)
                 rows.append(dict(scheme="shared", stride=s, candidates=C, queries=int(q.sum()), search_s=secs,
                                  scored_per_position=round(scored / len(h)), recall=recall(pool)))
