@@ -158,31 +158,33 @@ def test_ann_refresh_comparison_recomputes_from_committed_per_user_ranks(tmp_pat
 
 
 @pytest.mark.parametrize("dataset,runs,rows", [("ml-100k", 33, "dns-beta1.0,ndcg@5"), ("scientific", 160, "bce,topk_stochastic-beta1.0,hard-beta1.0,ndcg@5"),
-                                               ("toys", 96, "ce-quarter,topk_stochastic-beta1.0,continue,ndcg@5")])
+                                               ("toys", 96, "ce-quarter,topk_stochastic-beta1.0,continue,ndcg@5"),
+                                               ("beauty-rerun", 72, "sampled_softmax,hard-beta1.0,reference,ndcg@5")])
 def test_study_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, rows):
     """results/regimes/<dataset>/regimes.csv follows from the run folders' per-user ranks alone: MovieLens-100k (every arm against continue,
-    the reference, the negatives-only control and dns), Scientific (5 seeds) and Toys (3 seeds) (every backbone and arm of the study against continue, the reference and hard)."""
+    the reference, the negatives-only control and dns), Scientific (5 seeds), Toys (3 seeds) and the Beauty rerun's first three backbones (every backbone and arm of the study against continue, the reference and hard)."""
     import shutil
     src = ROOT / "results" / "regimes" / dataset
     shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv", "anchor"))
-    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs  # ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific, toys: 4 backbones x 5 (3) seeds x 8
+    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs  # ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific, toys: 4 backbones x 5 (3) seeds x 8; beauty-rerun: 3 x 3 x 8
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
     assert new == old and rows in old and "continue," in old
 
 
-def test_bce_negatives_comparison_recomputes_from_committed_per_user_ranks(tmp_path):
-    "results/bce_negatives/scientific/bce_negatives.json: the 'history' BCE runs against the study's references, recomputed from the committed runs alone (nothing trains)."
+@pytest.mark.parametrize("dataset,refs,seeds", [("scientific", "scientific", "0,1,2,3,4"), ("beauty", "beauty-rerun", "0,1,2")])
+def test_bce_negatives_comparison_recomputes_from_committed_per_user_ranks(tmp_path, dataset, refs, seeds):
+    "results/bce_negatives/<dataset>/bce_negatives.json: the 'history' BCE runs against the study's references, recomputed from the committed runs alone (nothing trains)."
     import shutil
-    src = ROOT / "results" / "bce_negatives" / "scientific"
+    src = ROOT / "results" / "bce_negatives" / dataset
     shutil.copytree(src, tmp_path / "b", ignore=shutil.ignore_patterns("*.pt", "bce_negatives.*", "parameters.json", "test_per_user.csv"))
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "bce_negatives.py"), "--refs", str(ROOT / "results" / "regimes" / "scientific" / "bce"),
-                        "--out", str(tmp_path / "b"), "--seeds", "0,1,2,3,4", "--compare_only"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "bce_negatives.py"), "--refs", str(ROOT / "results" / "regimes" / refs / "bce"),
+                        "--out", str(tmp_path / "b"), "--seeds", seeds, "--compare_only"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     new, old = json.loads((tmp_path / "b" / "bce_negatives.json").read_text()), json.loads((src / "bce_negatives.json").read_text())
     assert {k: v for k, v in new.items() if k not in ("command", "refs")} == {k: v for k, v in old.items() if k not in ("command", "refs")}
-    assert len(new["history_vs_target"]) == 4 and len(new["runs"]) == 10
+    assert len(new["history_vs_target"]) == 4 and len(new["runs"]) == 2 * len(seeds.split(","))
     params = json.loads((tmp_path / "b" / "parameters.json").read_text())  # the command and the runs' summed wall time, as committed
     assert {k: v for k, v in params.items() if k not in ("command", "refs")} == {k: v for k, v in json.loads((src / "parameters.json").read_text()).items() if k not in ("command", "refs")}
     assert params["wall"].startswith(f"{sum(r['train_eval_s'] for r in new['runs'] if r['variant'] == 'history'):,.0f} s")
