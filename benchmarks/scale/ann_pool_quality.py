@@ -79,12 +79,17 @@ def compare(arm: dict, base: dict, seeds, arm_name: str, base_name: str) -> dict
     return out
 
 
+def age_label(lo: int, hi: int) -> str:
+    "The key of an index-age group: '10-49', or '400+' for the open-ended last one."
+    return f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"
+
+
 def recall_by_age(diag: list, ages=AGES) -> dict:
     "The pools' recall of the exact top-K (`pool_recall` of the steps of `diag` that measured it) grouped by the index's age: mean, lowest step, steps."
     out = {}
     for lo, hi in ages:
         v = [d["pool_recall"] for d in diag if "pool_recall" in d and lo <= d["index_age"] <= hi]
-        if v: out[f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"] = dict(mean=round(float(np.mean(v)), 4), min=round(float(np.min(v)), 4), steps=len(v))
+        if v: out[age_label(lo, hi)] = dict(mean=round(float(np.mean(v)), 4), min=round(float(np.min(v)), 4), steps=len(v))
     return out
 
 

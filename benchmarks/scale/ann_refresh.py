@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ann_pool_quality import compare, recall_by_age, shown, sweep_runs  # noqa: E402
+from ann_pool_quality import age_label, compare, recall_by_age, shown, sweep_runs  # noqa: E402
 
 AGES = ((0, 9), (10, 49), (50, 99), (100, 199), (200, 299), (300, 399), (400, 10**9))
 
@@ -48,10 +48,10 @@ def one(folder: Path) -> dict:
             md += [f"| {value} | {k} | {c[str(value)]:.5f} (baseline {c[str(base)]:.5f}) | {c['change']} | {c['p_text']} |" for k, c in r["comparison"].items()]
     md += ["", "Index builds per run, recall of the exact top-K in the pools (over all measured steps and by the index's age: mean, lowest step, steps), "
            "false-negative rate, DPO steps and wall time (s) per run:", "",
-           "| index_refresh | builds | recall | " + " | ".join(f"age {lo}-{hi}" if hi < 10**9 else f"age {lo}+" for lo, hi in AGES) + " | FN rate | steps | wall s |",
+           "| index_refresh | builds | recall | " + " | ".join(f"age {age_label(lo, hi)}" for lo, hi in AGES) + " | FN rate | steps | wall s |",
            "|---|---|---|" + "---|" * len(AGES) + "---|---|---|"]
     for value, r in out["refresh"].items():
-        ages = [r["pool_recall_by_index_age"].get(f"{lo}-{hi}" if hi < 10**9 else f"{lo}+") for lo, hi in AGES]
+        ages = [r["pool_recall_by_index_age"].get(age_label(lo, hi)) for lo, hi in AGES]
         md.append(f"| {value} | {r['builds']} | {r['pool_recall']} | " + " | ".join(f"{a['mean']} ({a['min']}, {a['steps']})" if a else "" for a in ages)
                   + f" | {r['false_negative_rate']} | {r['steps']} | {r['dpo_wall_s']} |")
     (folder/"refresh.json").write_text(json.dumps(out, indent=1) + "\n")
