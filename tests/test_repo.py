@@ -159,21 +159,21 @@ def test_ann_refresh_comparison_recomputes_from_committed_per_user_ranks(tmp_pat
 
 @pytest.mark.parametrize("dataset,runs,rows", [("ml-100k", 33, "dns-beta1.0,ndcg@5"), ("scientific", 160, "bce,topk_stochastic-beta1.0,hard-beta1.0,ndcg@5"),
                                                ("toys", 96, "ce-quarter,topk_stochastic-beta1.0,continue,ndcg@5"),
-                                               ("beauty-rerun", 72, "sampled_softmax,hard-beta1.0,reference,ndcg@5")])
+                                               ("beauty", 96, "ce,hard-beta1.0,reference,ndcg@5")])
 def test_study_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, rows):
     """results/regimes/<dataset>/regimes.csv follows from the run folders' per-user ranks alone: MovieLens-100k (every arm against continue,
-    the reference, the negatives-only control and dns), Scientific (5 seeds), Toys (3 seeds) and the Beauty rerun's first three backbones (every backbone and arm of the study against continue, the reference and hard)."""
+    the reference, the negatives-only control and dns), Scientific (5 seeds), Toys (3 seeds) and Beauty (3 seeds; every backbone and arm of the study against continue, the reference and hard)."""
     import shutil
     src = ROOT / "results" / "regimes" / dataset
     shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv", "anchor"))
-    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs  # ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific, toys: 4 backbones x 5 (3) seeds x 8; beauty-rerun: 3 x 3 x 8
+    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs  # ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific, toys, beauty: 4 backbones x 5 (3, 3) seeds x 8
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
     assert new == old and rows in old and "continue," in old
 
 
-@pytest.mark.parametrize("dataset,refs,seeds", [("scientific", "scientific", "0,1,2,3,4"), ("beauty", "beauty-rerun", "0,1,2")])
+@pytest.mark.parametrize("dataset,refs,seeds", [("scientific", "scientific", "0,1,2,3,4"), ("beauty", "beauty", "0,1,2")])
 def test_bce_negatives_comparison_recomputes_from_committed_per_user_ranks(tmp_path, dataset, refs, seeds):
     "results/bce_negatives/<dataset>/bce_negatives.json: the 'history' BCE runs against the study's references, recomputed from the committed runs alone (nothing trains)."
     import shutil
