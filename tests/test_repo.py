@@ -236,6 +236,34 @@ def test_many_negative_backbones_table_recomputes_from_committed_per_user_ranks(
     for b in backbones: assert f"{b},topk_stochastic-beta1.0,continue-ce,ndcg@5" in old and f"{b},dns-beta1.0,negatives-dns,ndcg@5" in old
 
 
+@pytest.mark.parametrize("dataset, runs", [("scientific", 75)])  # 5 seeds x (ce, ce-quarter: reference + 3 arms; sampled_softmax: reference + 6 arms)
+def test_softmax_backbones_controls_recompute_from_committed_per_user_ranks(tmp_path, dataset, runs):
+    "results/controls_softmax/<dataset>/regimes.csv (dns and the negatives-only controls beside topk_stochastic on the ce, ce-quarter and sampled_softmax backbones) follows from the per-user ranks alone."
+    import shutil
+    src = ROOT / "results" / "controls_softmax" / dataset
+    shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv"))
+    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
+    assert new == old
+    for b in ("ce", "ce-quarter", "sampled_softmax"): assert f"\n{b},topk_stochastic-beta1.0,dns-beta1.0,ndcg@5" in old
+    assert "sampled_softmax,topk_stochastic-beta1.0,negatives-topk_stochastic,ndcg@5" in old and "\nce,negatives-" not in old
+
+
+def test_controls_on_a_full_ce_backbone_refuse_the_arms_it_has_no_negatives_for(tmp_path):
+    "benchmarks/study/controls.py on a full-softmax CE backbone: continue, topk_stochastic and dns by default; a negatives-only control or continue-ce is refused before anything trains."
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "controls.py"), str(ROOT / "results" / "regimes" / "scientific"), "--backbone", "ce-quarter",
+                        "--arms", "continue,negatives-dns,continue-ce", "--out", str(tmp_path / "c")], capture_output=True, text=True)
+    assert r.returncode == 2 and "negatives-dns, continue-ce on the full-softmax CE backbone ce-quarter" in r.stderr and "use continue,topk_stochastic,dns" in r.stderr, r.stderr
+    assert not (tmp_path / "c").exists()
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("controls", ROOT / "benchmarks" / "study" / "controls.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)  # a folder's note keeps one line per backbone: ce's call does not replace ce-quarter's
+    assert [mod.backbone_of(c) for c in ("python benchmarks/study/controls.py s --backbone ce-quarter --out o", "python benchmarks/study/controls.py s --backbone ce",
+                                         "python benchmarks/study/controls.py s --workers 2")] == ["ce-quarter", "ce", "bce"]
+
+
 def test_stage1_table_in_readme_follows_from_committed_per_user_ranks():
     "README's first table (full-CE SASRec on Beauty, Sports, Toys): each run's test metrics recomputed here from its test_ranks.npz, then mean ± std over seeds as printed."
     import numpy as np

@@ -1,9 +1,11 @@
 """The simpler alternatives beside a study's DPO arm, on one of its backbones: the same references (retrained from the study folder's own
 configuration, same seeds), the same DPO budget, and the arms `continue`, `topk_stochastic` and `dns` (DPO at one beta), their negatives
-without DPO (`negatives-topk_stochastic`, `negatives-dns`) and the model continued with full CE (`continue-ce`).
+without DPO (`negatives-topk_stochastic`, `negatives-dns`) and the model continued with full CE (`continue-ce`). On a full-softmax CE backbone
+(`ce`, `ce-quarter`) the arms are `continue`, `topk_stochastic` and `dns`: it samples no negatives that a strategy's could replace, and
+`continue-ce` is its `continue`.
 
 Usage: python benchmarks/study/controls.py results/regimes/scientific [--backbone bce] [--beta 1.0] [--seeds 0,1,2,3,4] [--workers 2]
-       [--out results/controls/scientific] [--like bce] [--bases continue,reference,negatives,dns]
+       [--out results/controls/scientific] [--like bce] [--bases continue,reference,negatives,dns] [--arms continue,topk_stochastic,dns]
 
 A backbone the study did not train (`gbce`, `sampled_softmax_1000`: keys of `rodpo.regimes.BACKBONES`) takes `--like`'s configuration with
 its own stage-1 objective and model overrides (`BACKBONES`, `BACKBONE_MODEL`); its references are trained here (nothing to compare them to).
@@ -20,8 +22,16 @@ from pathlib import Path
 
 from rodpo.experiment import ExperimentConfig, run_experiment
 from rodpo.regimes import BACKBONES, BACKBONE_MODEL
+from rodpo.train import TrainConfig
 
 ARMS = ("continue", "topk_stochastic", "dns", "negatives-topk_stochastic", "negatives-dns", "continue-ce")
+CE_ARMS = ("continue", "topk_stochastic", "dns")  # a full-softmax CE backbone: no sampled negatives to replace, and continue-ce is continue
+
+
+def backbone_of(command: str) -> str:
+    "The backbone a controls.py command line names (bce where it names none)."
+    words = command.split()
+    return words[words.index("--backbone") + 1] if "--backbone" in words else "bce"
 
 
 def main(argv=None):
@@ -34,6 +44,7 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="default: results/controls/<dataset>")
     p.add_argument("--bases", default="continue,reference,negatives,dns", help="the baselines of the folder's tables (regimes_tables.py --bases; Holm over all of them)")
     p.add_argument("--like", default=None, help="a backbone the study did not train: the study's backbone whose configuration it takes (e.g. bce)")
+    p.add_argument("--arms", default=None, help=f"comma-separated; default {','.join(ARMS)}, on a full-softmax CE backbone {','.join(CE_ARMS)}")
     a = p.parse_args(argv)
     study = Path(a.study)
     if a.like is None: base = json.loads((study / a.backbone / "experiment.json").read_text())
@@ -44,7 +55,12 @@ def main(argv=None):
                     model={**base["model"], **BACKBONE_MODEL.get(a.backbone, {})})
     out = Path(a.out or f"results/controls/{study.name}")
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else base["seeds"]
-    cfg = ExperimentConfig(base["dataset"], str(out / a.backbone), ARMS, seeds, (a.beta,), base["model"], base["stage1"], base["dpo"], base["sampler"])
+    ce = base["stage1"].get("loss", TrainConfig.loss) == "ce"
+    arms = tuple(a.arms.split(",")) if a.arms else CE_ARMS if ce else ARMS
+    if ce and (bad := [x for x in arms if x.startswith("negatives-") or x == "continue-ce"]):
+        p.error(f"--arms {a.arms}: {', '.join(bad)} on the full-softmax CE backbone {a.backbone}, which samples no negatives to replace and whose continue is continue-ce; "
+                f"use {','.join(CE_ARMS)}")
+    cfg = ExperimentConfig(base["dataset"], str(out / a.backbone), arms, seeds, (a.beta,), base["model"], base["stage1"], base["dpo"], base["sampler"])
     t = time.time()
     run_experiment(cfg, workers=a.workers)
     wall = round(time.time() - t)
@@ -56,9 +72,9 @@ def main(argv=None):
     refs = (f"the {a.backbone} references of {study} retrained (same configuration and seeds; test metrics identical to the study's for "
             f"seeds {[s for s, v in same.items() if v]}, different for {[s for s, v in same.items() if not v]})" if a.like is None else
             f"{a.backbone} references trained with the configuration of {study}'s {a.like} backbone and the stage-1 objective {json.dumps(base['stage1'])}, model {json.dumps(base['model'])}")
-    note = f"{cmd}: {refs}, and the arms {', '.join(ARMS)} at beta {a.beta} with the study's DPO budget {json.dumps(base['dpo'])}; {wall} s on {a.workers} workers (this call)"
+    note = f"{cmd}: {refs}, and the arms {', '.join(arms)} at beta {a.beta} with the study's DPO budget {json.dumps(base['dpo'])}; {wall} s on {a.workers} workers (this call)"
     old = json.loads((out / "parameters.json").read_text()).get("note", "") if (out / "parameters.json").exists() else ""
-    note = "\n".join([*(line for line in old.split("\n") if line and f" --backbone {a.backbone}" not in line.split(":")[0]), note])  # earlier backbones' notes kept
+    note = "\n".join([*(line for line in old.split("\n") if line and backbone_of(line.split(":")[0]) != a.backbone), note])  # earlier backbones' notes kept
     subprocess.run([sys.executable, str(Path(__file__).with_name("regimes_tables.py")), str(out), "--bases", a.bases,
                     "--title", f"{study.name}: the simpler alternatives ({a.backbone})", "--note", note], check=True)
     print(json.dumps(dict(out=str(out), references_identical=same, wall_s=wall, config=asdict(cfg)), indent=1))
