@@ -157,19 +157,25 @@ def test_ann_refresh_comparison_recomputes_from_committed_per_user_ranks(tmp_pat
     assert old["refresh"]["100"]["builds"] == [-(-steps // 100)] * 3 and old["refresh"]["1000"]["builds"] == [1, 1, 1]
 
 
+def recomputed_table(src: Path, tmp_path: Path, runs: int, ignore=("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv")) -> str:
+    "A study folder's regimes.csv, recomputed by benchmarks/study/recompute_tables.py from a copy without its tables (after checking it holds `runs` per-user rank files); the committed one must equal it."
+    import shutil
+    shutil.copytree(src, tmp_path / src.name, ignore=shutil.ignore_patterns(*ignore))
+    assert len(list((tmp_path / src.name).glob("*/*-seed*/test_ranks.npz"))) == runs
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / src.name), "--write"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return (tmp_path / src.name / "regimes.csv").read_text()
+
+
 @pytest.mark.parametrize("dataset,runs,rows", [("ml-100k", 33, "dns-beta1.0,ndcg@5"), ("scientific", 160, "bce,topk_stochastic-beta1.0,hard-beta1.0,ndcg@5"),
                                                ("toys", 96, "ce-quarter,topk_stochastic-beta1.0,continue,ndcg@5"),
                                                ("beauty", 96, "ce,hard-beta1.0,reference,ndcg@5")])
 def test_study_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, rows):
     """results/regimes/<dataset>/regimes.csv follows from the run folders' per-user ranks alone: MovieLens-100k (every arm against continue,
     the reference, the negatives-only control and dns), Scientific (5 seeds), Toys (3 seeds) and Beauty (3 seeds; every backbone and arm of the study against continue, the reference and hard)."""
-    import shutil
+    # runs: ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific, toys, beauty: 4 backbones x 5 (3, 3) seeds x 8
     src = ROOT / "results" / "regimes" / dataset
-    shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv", "anchor"))
-    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs  # ml-100k: 2 backbones x 3 seeds (references, 6 BCE arms, 3 CE arms); scientific, toys, beauty: 4 backbones x 5 (3, 3) seeds x 8
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
+    new, old = recomputed_table(src, tmp_path, runs, ("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv", "anchor")), (src / "regimes.csv").read_text()
     assert new == old and rows in old and "continue," in old
 
 
@@ -225,28 +231,18 @@ def test_committed_run_records_are_current():
                                                       ("beauty", 21, ("sampled_softmax_1000",))])  # 1 backbone x 3 seeds x 7
 def test_many_negative_backbones_table_recomputes_from_committed_per_user_ranks(tmp_path, dataset, runs, backbones):
     "results/backbones/<dataset>/regimes.csv (every arm against continue, the reference, the negatives-only control, dns and continue-ce) follows from the run folders' per-user ranks alone."
-    import shutil
     src = ROOT / "results" / "backbones" / dataset
-    shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*"))
-    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
-    assert new == old
+    old = (src / "regimes.csv").read_text()
+    assert recomputed_table(src, tmp_path, runs) == old
     for b in backbones: assert f"{b},topk_stochastic-beta1.0,continue-ce,ndcg@5" in old and f"{b},dns-beta1.0,negatives-dns,ndcg@5" in old
 
 
 @pytest.mark.parametrize("dataset, runs", [("scientific", 75)])  # 5 seeds x (ce, ce-quarter: reference + 3 arms; sampled_softmax: reference + 6 arms)
 def test_softmax_backbones_controls_recompute_from_committed_per_user_ranks(tmp_path, dataset, runs):
     "results/controls_softmax/<dataset>/regimes.csv (dns and the negatives-only controls beside topk_stochastic on the ce, ce-quarter and sampled_softmax backbones) follows from the per-user ranks alone."
-    import shutil
     src = ROOT / "results" / "controls_softmax" / dataset
-    shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.pt", "regimes.csv", "summary_vs_*", "versus_full_ce.csv"))
-    assert len(list((tmp_path / dataset).glob("*/*-seed*/test_ranks.npz"))) == runs
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "recompute_tables.py"), str(tmp_path / dataset), "--write"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    new, old = (tmp_path / dataset / "regimes.csv").read_text(), (src / "regimes.csv").read_text()
-    assert new == old
+    old = (src / "regimes.csv").read_text()
+    assert recomputed_table(src, tmp_path, runs) == old
     for b in ("ce", "ce-quarter", "sampled_softmax"): assert f"\n{b},topk_stochastic-beta1.0,dns-beta1.0,ndcg@5" in old
     assert "sampled_softmax,topk_stochastic-beta1.0,negatives-topk_stochastic,ndcg@5" in old and "\nce,negatives-" not in old
 
