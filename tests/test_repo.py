@@ -257,7 +257,7 @@ def test_controls_on_a_full_ce_backbone_refuse_the_arms_it_has_no_negatives_for(
     spec = importlib.util.spec_from_file_location("controls", ROOT / "benchmarks" / "study" / "controls.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)  # a folder's note keeps one line per backbone: ce's call does not replace ce-quarter's
     assert [mod.backbone_of(c) for c in ("python benchmarks/study/controls.py s --backbone ce-quarter --out o", "python benchmarks/study/controls.py s --backbone ce",
-                                         "python benchmarks/study/controls.py s --workers 2")] == ["ce-quarter", "ce", "bce"]
+                                         "python benchmarks/study/controls.py s --workers 2", "The three calls ran one after another")] == ["ce-quarter", "ce", "bce", None]
 
 
 def test_stage1_table_in_readme_follows_from_committed_per_user_ranks():

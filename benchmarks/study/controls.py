@@ -28,9 +28,10 @@ ARMS = ("continue", "topk_stochastic", "dns", "negatives-topk_stochastic", "nega
 CE_ARMS = ("continue", "topk_stochastic", "dns")  # a full-softmax CE backbone: no sampled negatives to replace, and continue-ce is continue
 
 
-def backbone_of(command: str) -> str:
-    "The backbone a controls.py command line names (bce where it names none)."
+def backbone_of(command: str) -> str | None:
+    "The backbone a controls.py command line names (bce where it names none); None for a line that is not such a command."
     words = command.split()
+    if not any(w.endswith("controls.py") for w in words[:2]): return None
     return words[words.index("--backbone") + 1] if "--backbone" in words else "bce"
 
 
