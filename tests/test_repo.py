@@ -237,7 +237,7 @@ def test_many_negative_backbones_table_recomputes_from_committed_per_user_ranks(
     for b in backbones: assert f"{b},topk_stochastic-beta1.0,continue-ce,ndcg@5" in old and f"{b},dns-beta1.0,negatives-dns,ndcg@5" in old
 
 
-@pytest.mark.parametrize("dataset, runs", [("scientific", 75), ("beauty", 45)])  # 5 (3) seeds x (ce, ce-quarter: reference + 3 arms; sampled_softmax: reference + 6 arms)
+@pytest.mark.parametrize("dataset, runs", [("scientific", 75), ("beauty", 45), ("toys", 45)])  # 5 (3) seeds x (ce, ce-quarter: reference + 3 arms; sampled_softmax: reference + 6 arms)
 def test_softmax_backbones_controls_recompute_from_committed_per_user_ranks(tmp_path, dataset, runs):
     "results/controls_softmax/<dataset>/regimes.csv (dns and the negatives-only controls beside topk_stochastic on the ce, ce-quarter and sampled_softmax backbones) follows from the per-user ranks alone."
     src = ROOT / "results" / "controls_softmax" / dataset
