@@ -247,6 +247,25 @@ def test_softmax_backbones_controls_recompute_from_committed_per_user_ranks(tmp_
     assert "sampled_softmax,topk_stochastic-beta1.0,negatives-topk_stochastic,ndcg@5" in old and "\nce,negatives-" not in old
 
 
+def test_cross_folder_comparison_recomputes_from_committed_per_user_ranks(tmp_path):
+    "results/backbones/ss1000_vs_ss100_dpo (a 1,000-negative backbone against topk_stochastic DPO on the 100-negative one) follows from the runs' per-user ranks, paired over seeds and users."
+    old = json.loads((ROOT / "results" / "backbones" / "ss1000_vs_ss100_dpo.json").read_text())
+    pairs = [f"{r['pair']}={r['a']} vs {r['b']}" for r in old["rows"]]
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "cross_runs.py"), *[x for p in pairs for x in ("--pair", p)], "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    new = json.loads((tmp_path / "x.json").read_text())
+    assert [p["pair"] for p in old["rows"]] == [f"{d}, {arm}" for arm in ("topk_stochastic-beta1.0", "continue-ce") for d in ("scientific", "beauty", "toys")]
+    assert new["rows"] == old["rows"]
+    beauty = old["rows"][1]  # by hand: the mean NDCG@5 of each side's runs, averaged over seeds, from their metrics.json
+    for side, mean in (("a", "mean"), ("b", "base_mean")):
+        per_seed = [json.loads((ROOT / f"{beauty[side]}-seed{s}" / "metrics.json").read_text())["test"]["ndcg@5"] for s in beauty["seeds"]]
+        assert abs(sum(per_seed) / len(per_seed) - beauty[mean]) < 1e-12
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "cross_runs.py"), "--pair", "x=results/backbones/beauty/nothing vs results/backbones/beauty/sampled_softmax_1000/reference"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and "no seed has finished runs on both sides" in bad.stderr
+
+
 def test_controls_on_a_full_ce_backbone_refuse_the_arms_it_has_no_negatives_for(tmp_path):
     "benchmarks/study/controls.py on a full-softmax CE backbone: continue, topk_stochastic and dns by default; a negatives-only control or continue-ce is refused before anything trains."
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "controls.py"), str(ROOT / "results" / "regimes" / "scientific"), "--backbone", "ce-quarter",
