@@ -248,7 +248,7 @@ def test_softmax_backbones_controls_recompute_from_committed_per_user_ranks(tmp_
 
 
 def test_cross_folder_comparison_recomputes_from_committed_per_user_ranks(tmp_path):
-    "results/backbones/ss1000_vs_ss100_dpo (a 1,000-negative backbone against topk_stochastic DPO on the 100-negative one) follows from the runs' per-user ranks, paired over seeds and users."
+    "results/backbones/ss1000_vs_ss100_dpo (a 1,000-negative backbone against topk_stochastic DPO and continue-ce on the 100-negative one) follows from the runs' per-user ranks, paired over seeds and users."
     old = json.loads((ROOT / "results" / "backbones" / "ss1000_vs_ss100_dpo.json").read_text())
     pairs = [f"{r['pair']}={r['a']} vs {r['b']}" for r in old["rows"]]
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "cross_runs.py"), *[x for p in pairs for x in ("--pair", p)], "--out", str(tmp_path / "x")],
