@@ -6,28 +6,27 @@ Each side names runs `FOLDER/ARM-seed<s>` with per-user ranks (`test_ranks.npz`)
 (`results/controls_softmax/beauty/sampled_softmax/topk_stochastic-beta1.0`) against the reference of another backbone
 (`results/backbones/beauty/sampled_softmax_1000/reference`). Per pair, over the seeds both sides have: the first side's relative
 change against the second, a paired bootstrap CI, the Wilcoxon p-value (`rodpo.experiment.paired_comparison`, users and seeds
-paired), Holm-adjusted over the pairs, and each side's mean wall seconds per run as its metrics.json records them (a DPO run's
-`wall_s`, a stage-1 run's epochs x mean epoch time; neither includes the stage-1 model a DPO run starts from). Writes OUT.json and
+paired), Holm-adjusted over the pairs, and each side's mean training seconds per run (`train_s` of `experiment_table`: a DPO run's
+wall time, a stage-1 run's epochs x mean epoch time; neither includes the stage-1 model a DPO run starts from). Writes OUT.json and
 OUT.md, prints the markdown.
 """
-import argparse, json, re, sys
+import argparse, sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from rodpo.experiment import _per_user, paired_comparison, holm, format_change, format_p
+from rodpo.experiment import _per_user, experiment_table, paired_comparison, holm, format_change, format_p
 from rodpo.data import atomic_write
 from rodpo.runs import save_json
 
 
-def seeds_of(side: Path) -> set:
-    return {int(m.group(1)) for f in side.parent.glob(f"{side.name}-seed*/metrics.json") if (m := re.fullmatch(rf"{re.escape(side.name)}-seed(\d+)", f.parent.name))}
-
-
-def wall_s(run: Path) -> float:
-    m = json.loads((run / "metrics.json").read_text())
-    return m["wall_s"] if "wall_s" in m else m["epochs"] * m["mean_epoch_time"]
+def runs_of(side: Path):
+    "The finished runs `side`-seed<s> (`rodpo.experiment.experiment_table` of its folder): seed -> training seconds."
+    t = experiment_table(side.parent) if side.parent.exists() else None
+    if t is None or not len(t): return {}
+    r = t[t.strategy == side.name]
+    return dict(zip(r.seed, r.train_s))
 
 
 def parse_pair(text: str) -> tuple:
@@ -40,12 +39,12 @@ def parse_pair(text: str) -> tuple:
 def compare(pairs, metric="ndcg@5", n_boot=1000) -> list:
     rows = []
     for name, a, b in pairs:
-        seeds = sorted(seeds_of(a) & seeds_of(b))
+        ra, rb = runs_of(a), runs_of(b)
+        seeds = sorted(int(s) for s in set(ra) & set(rb))
         if not seeds: raise SystemExit(f"{name}: no seed has finished runs on both sides ({a}-seed*, {b}-seed*)")
         c = paired_comparison(_per_user(a.parent, a.name, seeds, metric), _per_user(b.parent, b.name, seeds, metric), n_boot=n_boot)
         rows.append(dict(pair=name, a=str(a), b=str(b), seeds=seeds, metric=metric, **{k: float(v) for k, v in c.items()},
-                         a_wall_s=round(float(np.mean([wall_s(Path(f"{a}-seed{s}")) for s in seeds])), 1),
-                         b_wall_s=round(float(np.mean([wall_s(Path(f"{b}-seed{s}")) for s in seeds])), 1)))
+                         a_wall_s=round(float(np.mean([ra[s] for s in seeds])), 1), b_wall_s=round(float(np.mean([rb[s] for s in seeds])), 1)))
     for r, p in zip(rows, holm([r["p"] for r in rows])): r["p_holm"] = float(p)
     return rows
 
