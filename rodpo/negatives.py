@@ -21,7 +21,7 @@ __all__ = ['STRATEGIES', 'POOLS', 'INDEXES', 'SamplerConfig', 'ItemIndex', 'Nega
 # %% ../nbs/09_negatives.ipynb #3c73f738
 STRATEGIES = ("random", "popularity", "hard", "topk_stochastic", "dns")
 POOLS = ("exact", "ann")  # where topk_stochastic takes its pool from
-INDEXES = ("flat", "sq8", "pq4")  # how the approximate pool's index stores the item vectors
+INDEXES = ("flat", "sq8", "pq4", "pq4x1")  # how the approximate pool's index stores the item vectors
 
 @dataclass
 class SamplerConfig:
@@ -39,7 +39,7 @@ class SamplerConfig:
     candidates: int = 200  # pool='ann': items retrieved per position (K', at least K); the pool is the best K allowed ones among them
     nlist: int | None = None  # pool='ann': k-means cells of the index; None: about sqrt(items), at most items / 39
     nprobe: int = 16  # pool='ann': cells searched per position (more: higher recall, slower search)
-    index: str = "flat"  # pool='ann': the index's vectors, 'flat' (as they are, IVF-Flat), 'sq8' (8-bit scalar-quantised, IVF-SQ8: a scan about 1.5x faster at a million items) or 'pq4' (4-bit product codes of two dimensions each, scanned with SIMD lookups, IVF-PQ fast scan: about 5x faster than sq8, coarser, so retrieve more candidates, e.g. 400); the retrieved candidates are scored exactly all the same
+    index: str = "flat"  # pool='ann': the index's vectors, 'flat' (as they are, IVF-Flat), 'sq8' (8-bit scalar-quantised, IVF-SQ8: a scan about 1.5x faster at a million items), 'pq4' (4-bit product codes of two dimensions each, scanned with SIMD lookups, IVF-PQ fast scan: about 5x faster than sq8, coarser, so retrieve more candidates, e.g. 400) or 'pq4x1' (the same with one dimension a code: twice the codes and a far finer score, for a table whose best items pq4's codes rank poorly: benchmarks/scale/ann_trained.py); the retrieved candidates are scored exactly all the same
     rank_rows: int = 16  # pool='ann': positions per measured step whose negatives' ranks and the pool's recall of the exact top-K are measured by a catalogue pass (the diagnostics are estimates on these)
     rank_every: int = 1  # pool='ann': steps between those measurements (at a million items a measurement of 16 positions costs about a quarter of a step: 10 makes it 2.5%)
 
@@ -120,7 +120,8 @@ def _sample_rows(weights, m, generator):
 class ItemIndex:
     """An approximate inner-product index of the items 1..n of `table` (n+1, d) (row 0 is padding), built from a copy of it:
     faiss IVF-Flat (`kind='flat'`), IVF-SQ8 (`'sq8'`: each vector stored as 8-bit codes, a faster scan) or IVF-PQ fast scan (`'pq4'`: 4-bit
-    product codes of two dimensions each, scanned with SIMD table lookups; the hidden size must be even), whose k-means cells (`nlist`,
+    product codes of two dimensions each, scanned with SIMD table lookups; the hidden size must be even; `'pq4x1'`: the same with one
+    dimension a code, twice the codes and far finer), whose k-means cells (`nlist`,
     trained with `seed` on at most 64 items a cell) partition the items; a query scores the items of its `nprobe` nearest cells
     (exactly with 'flat', on the codes otherwise). Uses as many threads as torch."""
     def __init__(self, table: torch.Tensor, nlist: int | None = None, nprobe: int = 16, seed: int = 0, kind: str = "flat"):
@@ -134,12 +135,12 @@ class ItemIndex:
         faiss.omp_set_num_threads(torch.get_num_threads())
         self.quantizer = faiss.IndexFlatIP(d)
         if kind not in INDEXES: raise ValueError(f"kind={kind!r} is not one of {INDEXES}")
-        if kind == "pq4" and d % 2: raise ValueError(f"kind='pq4' codes two dimensions a byte-half: the hidden size ({d}) must be even; use kind='sq8'")
+        if kind == "pq4" and d % 2: raise ValueError(f"kind='pq4' codes two dimensions a byte-half: the hidden size ({d}) must be even; use kind='pq4x1' (one dimension a code) or 'sq8'")
         ip = faiss.METRIC_INNER_PRODUCT
         self.index = (faiss.IndexIVFFlat(self.quantizer, d, self.nlist, ip) if kind == "flat" else
                       faiss.IndexIVFScalarQuantizer(self.quantizer, d, self.nlist, faiss.ScalarQuantizer.QT_8bit, ip) if kind == "sq8" else
-                      faiss.IndexIVFPQFastScan(self.quantizer, d, self.nlist, d // 2, 4, ip))
-        if kind == "pq4": self.index.pq.cp.min_points_per_centroid = 1  # 16 codes a sub-space: no warning on a small catalogue
+                      faiss.IndexIVFPQFastScan(self.quantizer, d, self.nlist, d // 2 if kind == "pq4" else d, 4, ip))
+        if kind.startswith("pq4"): self.index.pq.cp.min_points_per_centroid = 1  # 16 codes a sub-space: no warning on a small catalogue
         self.index.cp.seed = seed
         self.index.cp.min_points_per_centroid = 1  # no warning where a small catalogue has fewer than 39 items a cell
         train = x if n <= 64 * self.nlist else x[np.sort(np.random.default_rng(seed).choice(n, 64 * self.nlist, replace=False))]

@@ -219,6 +219,39 @@ def test_scale_train_benchmark_optimiser_and_index_variants(tmp_path):
     assert "| 1 | 3,000 | dpo_topk_stochastic_ann | glibc default, fused Adam, sq8 | 128 |" in md and "| 3,000 | 128 | pq4, fused Adam | 55 | 8 | 100 |" in md
 
 
+def test_ann_trained_benchmark_trains_once_and_compares_weights(tmp_path):
+    """benchmarks/scale/ann_trained.py: trains the stage-1 model once (a rerun reads it from --cache and measures the same recalls), then
+    every (index, cells searched, candidates) on random and trained weights; every cell searched and every item retrieved and scored
+    exactly is the exact top-50; --init_epochs in scale_train.py starts the tasks from those weights."""
+    run = lambda out: subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"ann_trained.py"), "--items", "3000", "--users", "2000", "--index", "flat,pq4x1",
+                                      "--nprobes", "4,55", "--candidates", "60,3000", "--batches", "1", "--cache", str(tmp_path/"cache"), "--out", str(out)],
+                                     capture_output=True, text=True)
+    r = run(tmp_path/"a")
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path/"a.json").read_text())
+    assert res["train_s"] > 0 and (tmp_path/"cache"/"sampled_softmax-items3000-users2000-epochs1.pt").exists()
+    assert sorted((x["model"], x["index"], x["nprobe"], x["candidates"]) for x in res["rows"]) == \
+        sorted((m, i, p, k) for m in ("random", "trained") for i in ("flat", "pq4x1") for p in (4, 55) for k in (60, 3000))
+    for x in res["rows"]:
+        assert x["cells"] == 55 and 0 <= x["recall_at_50"] <= 1 and x["queries"] > 100
+        if x["nprobe"] == 55: assert x["items_scanned_per_query"] == 3000
+        if x["nprobe"] == 55 and x["candidates"] == 3000: assert x["recall_at_50"] >= 0.995  # everything scored exactly (up to float rounding at the 50th place)
+    again = run(tmp_path/"b")
+    assert again.returncode == 0, again.stderr[-2000:]
+    res2 = json.loads((tmp_path/"b.json").read_text())
+    assert res2["train_s"] == 0 and [x["recall_at_50"] for x in res2["rows"]] == [x["recall_at_50"] for x in res["rows"]]  # the cached model, the same numbers
+    assert "| trained | pq4x1 | 55 | 4 | 60 |" in (tmp_path/"a.md").read_text()
+    out = tmp_path/"st"
+    r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"scale_train.py"), "--sizes", "3000", "--users", "2000", "--steps", "2", "--full", "",
+                        "--tasks", "sampled_softmax,dpo_topk_stochastic_ann", "--mmap_thresholds", "0", "--index", "pq4x1", "--candidates", "100", "--nprobe", "8",
+                        "--init_epochs", "1", "--cache", str(tmp_path/"cache"), "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    st = json.loads(out.with_suffix(".json").read_text())
+    assert st["settings"]["init_epochs"] == 1 and {x["task"] for x in st["rows"]} == {"sampled_softmax", "dpo_topk_stochastic_ann"}
+    assert "from the model trained 1 sampled-softmax epoch(s)" in out.with_suffix(".md").read_text()
+    assert "epoch 0 step" not in r.stderr  # the cached model: nothing trained again
+
+
 def test_step_parts_benchmark_times_both_steps_in_one_process(tmp_path):
     "benchmarks/scale/step_parts.py: a stage-1 step and a DPO step in turn, each part timed, for default and fused Adam; the epoch ratio adds the index builds."
     out = tmp_path/"sp"
@@ -246,7 +279,7 @@ def test_ann_indexes_benchmark_measures_each_index_kind(tmp_path):
                         "--candidates", "50,4000", "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.with_suffix(".json").read_text())
-    assert sorted((x["index"], x["nprobe"], x["candidates"]) for x in res["rows"]) == sorted((i, p, k) for i in ("flat", "sq8", "pq4") for p in (4, 63) for k in (50, 4000))
+    assert sorted((x["index"], x["nprobe"], x["candidates"]) for x in res["rows"]) == sorted((i, p, k) for i in ("flat", "sq8", "pq4", "pq4x1") for p in (4, 63) for k in (50, 4000))
     for x in res["rows"]:
         assert x["cells"] == 63 and 0 <= x["recall_at_50"] <= 1
         if x["nprobe"] == 63 and x["candidates"] == 4000: assert x["recall_at_50"] >= 0.995  # every item retrieved and scored exactly: the exact top-50 (up to float rounding at the 50th place)

@@ -1,5 +1,6 @@
 """The approximate pool's index kinds side by side, as the sampler uses them: faiss IVF with the vectors kept as they are (`flat`), as
-8-bit codes (`sq8`) or as 4-bit product codes scanned with SIMD lookups (`pq4`), each retrieving K' candidates that are then scored
+8-bit codes (`sq8`) or as 4-bit product codes scanned with SIMD lookups (`pq4`: two dimensions a code; `pq4x1`: one), each retrieving K'
+candidates that are then scored
 exactly; one thread, on a synthetic catalogue. Also the gather of the candidates' rows that the exact scores need.
 
     python benchmarks/scale/ann_indexes.py [--items 1000000] [--queries 1131] [--dim 64] [--nprobes 16,32] [--candidates 200,400,800]

@@ -4,10 +4,12 @@
     python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
                                      [--mmap_thresholds 0,65536] [--vary sampled_softmax] [--index_refresh 100]
                                      [--dpo_batches 128] [--thp 0,1] [--rows dense,sparse]
-                                     [--fused 0,1] [--index flat,sq8,pq4] [--candidates 200] [--nprobe 16] [--rank_every 1] [--repeats 1]
+                                     [--fused 0,1] [--index flat,sq8,pq4,pq4x1] [--candidates 200] [--nprobe 16] [--rank_every 1] [--repeats 1]
+                                     [--init_epochs 0] [--cache data/scale]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
-hidden 64, 2 blocks, random initial weights (a step's time and memory do not depend on training). For each (catalogue size, task):
+hidden 64, 2 blocks, random initial weights unless `--init_epochs` (a step's time and memory do not depend on training, except the
+approximate pool's search: see below). For each (catalogue size, task):
 
 - `ce`: a stage-1 step with the full-softmax cross-entropy (`rodpo.objectives.ChunkedSoftmaxCE`, catalogue logits 256 rows at a time);
 - `sampled_softmax`: a stage-1 step with 100 uniform negatives shared by the batch (logQ-corrected);
@@ -32,9 +34,14 @@ runs every task both ways, side by side.
 
 The optimiser: Adam as the library runs it by default (`--fused 0`), or its fused kernel (`--fused 1`, `fused_adam=True` in
 TrainConfig and DPOConfig: one pass over each parameter; the same update up to float rounding). The approximate pool's index:
-`--index flat` (IVF-Flat, the default), `sq8` (`SamplerConfig(index='sq8')`, 8-bit codes: a faster scan) and/or `pq4` (4-bit
-product codes scanned with SIMD lookups, IVF-PQ fast scan); the DPO task with the approximate pool runs once per index, retrieving
-`--candidates` items a position from `--nprobe` cells, and measures its diagnostics (ranks, recall) every `--rank_every` steps.
+`--index flat` (IVF-Flat, the default), `sq8` (`SamplerConfig(index='sq8')`, 8-bit codes: a faster scan), `pq4` (4-bit
+product codes of two dimensions each, scanned with SIMD lookups, IVF-PQ fast scan) and/or `pq4x1` (the same, one dimension a code); the
+DPO task with the approximate pool runs once per index, retrieving `--candidates` items a position from `--nprobe` cells, and measures
+its diagnostics (ranks, recall) every `--rank_every` steps.
+
+Initial weights: random by default. A DPO stage starts from a trained model, and an index's cells and codes follow a trained table's
+neighbourhoods (and its popular items' crowded cells), which random weights do not have; so `--init_epochs E` starts every task from the
+model trained E sampled-softmax epochs by `ann_trained.py` (trained once before the tasks, or read from `--cache`, default data/scale/).
 
 Each runs in its own process (its peak RSS is its own) and trains `--steps` steps after one untimed warm-up step; the epoch time is
 the mean step time times the steps of an epoch ("extrapolated"). Tasks named in `--full` instead train one whole epoch (timed as it
@@ -85,6 +92,9 @@ def one(a) -> dict:
     data_s = time.perf_counter() - t0
     torch.manual_seed(0)
     model = SASRec(SASRecConfig(n_items=a.n_items, hidden=64)).train()
+    if a.init_epochs:  # start from the trained stage-1 model that main() made sure of
+        from ann_trained import model_path
+        model.load_state_dict(torch.load(model_path(a.n_items, a.users, a.init_epochs, a.cache), map_location="cpu", weights_only=True))
     dpo = a.task.startswith("dpo")
     objective = Objective("ce" if a.task == "ce" else "sampled_softmax", a.n_items, n_negatives=100)
     batches = TrainBatches(ds.sequences, 50, a.batch if dpo else 256, seed=0)
@@ -163,7 +173,8 @@ def markdown(out) -> str:
                                                         f"{r['epoch_s']:,.1f}", r["epoch"], f"{r['peak_rss_mb']:,.0f}", q)) + " |")
     ann = [r for r in out["rows"] if "index_build_s" in r]
     if ann:
-        lines += ["", "Approximate pool (`pool='ann'`): index build, rebuilds per epoch and the pools' recall of the exact top-50 (random initial weights)", "",
+        lines += ["", "Approximate pool (`pool='ann'`): index build, rebuilds per epoch and the pools' recall of the exact top-50 (" + (
+                  f"from the model trained {out['settings']['init_epochs']} sampled-softmax epoch(s)" if out.get("settings", {}).get("init_epochs") else "random initial weights") + ")", "",
                   "| items | batch | index | cells | probes | candidates | build s | rebuild every | builds/epoch | ranks every | recall@50 (positions) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['n_items']:,} | {r['batch']} | {r.get('index', 'flat')}{', fused Adam' if r.get('fused') else ''} | {r['nlist']} | {r['nprobe']} | {r['candidates']} | {r['index_build_s']} | {r['index_refresh']} | "
                   f"{-(-r['steps_per_epoch'] // r['index_refresh'])} | {r.get('rank_every', 1)} | {r['pool_recall']} ({r['recall_positions']:,}) |" for r in ann]
@@ -192,11 +203,13 @@ def main(argv=None):
     p.add_argument("--thp", default="0", help="0 and/or 1: run the tasks without / with THP_MEM_ALLOC_ENABLE=1 (PyTorch's CPU allocator on transparent huge pages)")
     p.add_argument("--rows", default="sparse", help="dense and/or sparse: the item table's gradient as one catalogue-sized tensor per read (dense) or as the rows read (sparse, the library's)")
     p.add_argument("--fused", default="0", help="0 and/or 1: Adam as by default, and/or its fused kernel (fused_adam=True)")
-    p.add_argument("--index", default="flat", help="flat, sq8 and/or pq4: the approximate pool's index (SamplerConfig.index); each runs the dpo_topk_stochastic_ann task")
+    p.add_argument("--index", default="flat", help="flat, sq8, pq4 and/or pq4x1: the approximate pool's index (SamplerConfig.index); each runs the dpo_topk_stochastic_ann task")
     p.add_argument("--candidates", type=int, default=200, help="dpo_topk_stochastic_ann: items retrieved a position (SamplerConfig.candidates)")
     p.add_argument("--nprobe", type=int, default=16, help="dpo_topk_stochastic_ann: cells searched a position (SamplerConfig.nprobe)")
     p.add_argument("--rank_every", type=int, default=1, help="dpo_topk_stochastic_ann: steps between the diagnostics' catalogue passes (SamplerConfig.rank_every)")
     p.add_argument("--repeats", type=int, default=1, help="runs of the whole set, one after another; ratios per repeat and their median")
+    p.add_argument("--init_epochs", type=int, default=0, help="0: random initial weights; E: every task starts from the model trained E sampled-softmax epochs (ann_trained.py's, cached in --cache)")
+    p.add_argument("--cache", default=str(ROOT/"data"/"scale"), help="--init_epochs: folder of the trained weights")
     p.add_argument("--out", default=str(ROOT/"results"/"benchmarks"/"scale_train"))
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--n_items", type=int, help=argparse.SUPPRESS)
@@ -219,6 +232,15 @@ def main(argv=None):
     from rodpo.negatives import INDEXES  # the library's index kinds (each task runs in a process of its own: this one's memory is not measured)
     if set(indexes) - set(INDEXES): p.error(f"--index {a.index}: any of {', '.join(INDEXES)}")
     if a.repeats < 1: p.error(f"--repeats {a.repeats}: a positive integer")
+    if a.init_epochs < 0: p.error(f"--init_epochs {a.init_epochs}: 0 (random weights) or a positive number of epochs")
+    if a.init_epochs:  # train (or find) each size's stage-1 model here, so that no task's time or memory includes it
+        import torch
+        from types import SimpleNamespace
+        from rodpo.data import synthetic_dataset
+        from ann_trained import trained_model
+        torch.set_num_threads(a.threads)
+        for n in map(int, a.sizes.split(",")):
+            trained_model(SimpleNamespace(items=n, users=a.users, epochs=a.init_epochs, cache=a.cache), synthetic_dataset(a.users, n, seed=0), log=lambda m: print(m, file=sys.stderr, flush=True))
     rows = []
     for rep, n in ((k, n) for k in range(a.repeats) for n in map(int, a.sizes.split(","))):
         for mode, thp, fused, task, mmap, batch, index in ((g, h, f, t, m, b, i) for g in modes for h in thps for f in fuseds for t in tasks
@@ -230,7 +252,7 @@ def main(argv=None):
                        **({"THP_MEM_ALLOC_ENABLE": "1"} if thp else {}))
             cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
                    "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode, "--fused", str(fused), "--index", index,
-                   "--candidates", str(a.candidates), "--nprobe", str(a.nprobe), "--rank_every", str(a.rank_every)]
+                   "--candidates", str(a.candidates), "--nprobe", str(a.nprobe), "--rank_every", str(a.rank_every), "--init_epochs", str(a.init_epochs), "--cache", a.cache]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 raise RuntimeError(f"{n:,} items, {task} (batch {batch}) failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
@@ -239,7 +261,7 @@ def main(argv=None):
     cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads, index_refresh=a.index_refresh, dpo_batches=a.dpo_batches,
                                                             mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes, fused=fuseds, index=indexes,
-                                                            candidates=a.candidates, nprobe=a.nprobe, rank_every=a.rank_every, repeats=a.repeats),
+                                                            candidates=a.candidates, nprobe=a.nprobe, rank_every=a.rank_every, repeats=a.repeats, init_epochs=a.init_epochs),
                machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg(), transparent_hugepage=thp_mode()), rows=rows)
     out["epoch_ratio_to_sampled_softmax"], per_repeat = {}, {}
     for n, rep in sorted({(r["n_items"], r.get("repeat", 0)) for r in rows}):
