@@ -70,7 +70,7 @@ def measure(name, model, ds, a) -> list[dict]:
     "Recall@50 and search time of every (cells searched, candidates) on `model`'s queries."
     import torch
     from rodpo.data import TrainBatches
-    from rodpo.negatives import ItemIndex
+    from rodpo.negatives import ItemIndex, _top_allowed
     with torch.no_grad():
         table = model.item_table().float()
         hs, ts = [], []
@@ -79,13 +79,7 @@ def measure(name, model, ds, a) -> list[dict]:
             m = y > 0
             hs.append(model(x, table)[m]); ts.append(y[m])
         h, tgt = torch.cat(hs), torch.cat(ts)
-        exact = []
-        for i in range(0, len(h), 256):  # the exact top-50 of allowed items, as `_top_allowed` ranks them
-            z = h[i:i + 256] @ table.T
-            z[:, 0] = float("-inf")
-            z.scatter_(1, tgt[i:i + 256, None], float("-inf"))
-            exact.append(z.topk(50, dim=1).indices)
-        exact = torch.cat(exact)
+        exact = torch.cat([_top_allowed(h[i:i + 256] @ table.T, tgt[i:i + 256], None, 50)[0] for i in range(0, len(h), 256)])  # as the sampler's diagnostics rank them
     rows = []
     for kind, nlist in ((k, c) for k in a.index.split(",") for c in (map(int, a.nlists.split(",")) if a.nlists else [None])):
         t = time.perf_counter(); index = ItemIndex(table, nlist, kind=kind); build = time.perf_counter() - t
