@@ -94,7 +94,7 @@ class Run:
     config: tuple  # (TrainConfig, SASRecConfig overrides) of a reference, (DPOConfig,) of a DPO run
 
 _NEGATIVE_FIELDS = dict(random=("m",), popularity=("m", "alpha"), hard=("m",), topk_stochastic=("m", "K", "tau", "refresh"), dns=("m", "M"))
-_ANN_FIELDS = ("pool", "index_refresh", "candidates", "nlist", "nprobe", "rank_rows")  # of topk_stochastic with pool='ann'
+_ANN_FIELDS = ("pool", "index_refresh", "candidates", "nlist", "nprobe", "index", "index_metric", "rank_rows", "rank_every")  # of topk_stochastic with pool='ann'
 
 def _identity(c: DPOConfig) -> str:
     "What a DPO run computes, as text: the fields that matter (not `progress`, and of the sampler only its strategy's), `topk_stochastic` with K = m = 1 as `hard`."

@@ -15,13 +15,14 @@ import torch
 from .metrics import topk_ordered
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'POOLS', 'INDEXES', 'SamplerConfig', 'ItemIndex', 'NegativeSampler', 'false_negative_mask',
+__all__ = ['STRATEGIES', 'POOLS', 'INDEXES', 'METRICS', 'SamplerConfig', 'ItemIndex', 'NegativeSampler', 'false_negative_mask',
            'future_items', 'negative_ranks']
 
 # %% ../nbs/09_negatives.ipynb #3c73f738
 STRATEGIES = ("random", "popularity", "hard", "topk_stochastic", "dns")
 POOLS = ("exact", "ann")  # where topk_stochastic takes its pool from
 INDEXES = ("flat", "sq8", "pq4", "pq4x1")  # how the approximate pool's index stores the item vectors
+METRICS = ("ip", "l2")  # how the approximate pool's index forms its cells and compares a query with the items
 
 @dataclass
 class SamplerConfig:
@@ -40,6 +41,7 @@ class SamplerConfig:
     nlist: int | None = None  # pool='ann': k-means cells of the index; None: about sqrt(items), at most items / 39
     nprobe: int = 16  # pool='ann': cells searched per position (more: higher recall, slower search)
     index: str = "flat"  # pool='ann': the index's vectors, 'flat' (as they are, IVF-Flat), 'sq8' (8-bit scalar-quantised, IVF-SQ8: a scan about 1.5x faster at a million items), 'pq4' (4-bit product codes of two dimensions each, scanned with SIMD lookups, IVF-PQ fast scan: about 5x faster than sq8, coarser, so retrieve more candidates, e.g. 400) or 'pq4x1' (the same with one dimension a code: twice the codes and a far finer score, for a table whose best items pq4's codes rank poorly: benchmarks/scale/ann_trained.py); the retrieved candidates are scored exactly all the same
+    index_metric: str = "ip"  # pool='ann': the index's cells formed and searched by inner product ('ip') or by Euclidean distance after the reduction of inner-product search to it ('l2': each item one coordinate more, sqrt(max_norm^2 - |x|^2), each query 0; the same order); a trained table's long vectors crowd a few inner-product cells, which 'l2' evens out, so a query scans fewer items: benchmarks/scale/ann_trained.py
     rank_rows: int = 16  # pool='ann': positions per measured step whose negatives' ranks and the pool's recall of the exact top-K are measured by a catalogue pass (the diagnostics are estimates on these)
     rank_every: int = 1  # pool='ann': steps between those measurements (at a million items a measurement of 16 positions costs about a quarter of a step: 10 makes it 2.5%)
 
@@ -58,6 +60,7 @@ class SamplerConfig:
         need(is_int(self.refresh) and self.refresh >= 1, f"refresh={self.refresh!r} must be a positive integer (steps)")
         need(self.pool in POOLS, f"pool={self.pool!r} is not one of {POOLS}")
         need(self.index in INDEXES, f"index={self.index!r} is not one of {INDEXES}")
+        need(self.index_metric in METRICS, f"index_metric={self.index_metric!r} is not one of {METRICS}")
         need(self.pool == "exact" or self.strategy == "topk_stochastic", f"pool={self.pool!r} is a topk_stochastic option; strategy {self.strategy!r} needs pool='exact'")
         need(is_int(self.index_refresh) and self.index_refresh >= 1, f"index_refresh={self.index_refresh!r} must be a positive integer (steps)")
         need(is_int(self.candidates) and (self.candidates >= self.K or self.pool == "exact"), f"candidates={self.candidates!r} must be an integer >= K={self.K} (the pool is taken from them)")
@@ -120,26 +123,36 @@ def _sample_rows(weights, m, generator):
 class ItemIndex:
     """An approximate inner-product index of the items 1..n of `table` (n+1, d) (row 0 is padding), built from a copy of it:
     faiss IVF-Flat (`kind='flat'`), IVF-SQ8 (`'sq8'`: each vector stored as 8-bit codes, a faster scan) or IVF-PQ fast scan (`'pq4'`: 4-bit
-    product codes of two dimensions each, scanned with SIMD table lookups; the hidden size must be even; `'pq4x1'`: the same with one
+    product codes of two dimensions each, scanned with SIMD table lookups; the hidden size must be even, or the metric 'l2'; `'pq4x1'`: the same with one
     dimension a code, twice the codes and far finer), whose k-means cells (`nlist`,
     trained with `seed` on at most 64 items a cell) partition the items; a query scores the items of its `nprobe` nearest cells
-    (exactly with 'flat', on the codes otherwise). Uses as many threads as torch."""
-    def __init__(self, table: torch.Tensor, nlist: int | None = None, nprobe: int = 16, seed: int = 0, kind: str = "flat"):
+    (exactly with 'flat', on the codes otherwise). `metric='ip'` forms and searches the cells by inner product. `metric='l2'` does so by
+    Euclidean distance on vectors of one coordinate more, sqrt(max_norm^2 - |x|^2) for an item x and 0 for a query q: then
+    |q - x|^2 = |q|^2 + max_norm^2 - 2 q.x, so the nearest items are the best-scored ones, and the cells hold items near each other
+    (by inner product the longest vectors are every query's best cells, and crowd them). Uses as many threads as torch."""
+    def __init__(self, table: torch.Tensor, nlist: int | None = None, nprobe: int = 16, seed: int = 0, kind: str = "flat", metric: str = "ip"):
         try: import faiss
         except ImportError: raise ImportError("pool='ann' needs faiss: pip install faiss-cpu (installed with rodpo)") from None
+        if kind not in INDEXES: raise ValueError(f"kind={kind!r} is not one of {INDEXES}")
+        if metric not in METRICS: raise ValueError(f"metric={metric!r} is not one of {METRICS}")
         self.table = table.detach().to("cpu", torch.float32, copy=True)  # the embeddings the index holds, as they were at the build (a copy: the table may be a live parameter)
         x = self.table[1:].numpy()
         n, d = x.shape
         self.nlist = nlist or max(1, min(round(math.sqrt(n)), n // 39))  # faiss wants at least 39 training items a cell
         if self.nlist > n: raise ValueError(f"nlist={self.nlist} cells for {n} items: choose nlist <= {n}")
+        if kind == "pq4" and d % 2 and metric == "ip": raise ValueError(f"kind='pq4' codes two dimensions a byte-half: the hidden size ({d}) must be even; use kind='pq4x1' (one dimension a code), 'sq8' or metric='l2' (one dimension more)")
+        self.metric, self.extra = metric, 0  # extra: coordinates appended to every vector (metric='l2')
+        if metric == "l2":
+            sq = (x.astype(np.float64) ** 2).sum(1)
+            self.extra = 1 + (kind == "pq4" and d % 2 == 0)  # pq4 codes dimensions in pairs: a zero coordinate more where d + 1 is odd
+            x = np.hstack([x, np.sqrt(sq.max() - sq).astype(np.float32)[:, None], np.zeros((n, self.extra - 1), np.float32)])
+        D = d + self.extra
         faiss.omp_set_num_threads(torch.get_num_threads())
-        self.quantizer = faiss.IndexFlatIP(d)
-        if kind not in INDEXES: raise ValueError(f"kind={kind!r} is not one of {INDEXES}")
-        if kind == "pq4" and d % 2: raise ValueError(f"kind='pq4' codes two dimensions a byte-half: the hidden size ({d}) must be even; use kind='pq4x1' (one dimension a code) or 'sq8'")
-        ip = faiss.METRIC_INNER_PRODUCT
-        self.index = (faiss.IndexIVFFlat(self.quantizer, d, self.nlist, ip) if kind == "flat" else
-                      faiss.IndexIVFScalarQuantizer(self.quantizer, d, self.nlist, faiss.ScalarQuantizer.QT_8bit, ip) if kind == "sq8" else
-                      faiss.IndexIVFPQFastScan(self.quantizer, d, self.nlist, d // 2 if kind == "pq4" else d, 4, ip))
+        self.quantizer = faiss.IndexFlatIP(D) if metric == "ip" else faiss.IndexFlatL2(D)
+        mt = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+        self.index = (faiss.IndexIVFFlat(self.quantizer, D, self.nlist, mt) if kind == "flat" else
+                      faiss.IndexIVFScalarQuantizer(self.quantizer, D, self.nlist, faiss.ScalarQuantizer.QT_8bit, mt) if kind == "sq8" else
+                      faiss.IndexIVFPQFastScan(self.quantizer, D, self.nlist, D // 2 if kind == "pq4" else D, 4, mt))
         if kind.startswith("pq4"): self.index.pq.cp.min_points_per_centroid = 1  # 16 codes a sub-space: no warning on a small catalogue
         self.index.cp.seed = seed
         self.index.cp.min_points_per_centroid = 1  # no warning where a small catalogue has fewer than 39 items a cell
@@ -152,7 +165,9 @@ class ItemIndex:
         "(N, k) item ids of the `k` best items by inner product with each of `queries` (N, d) in the searched cells, on the queries' device; -1 where the cells hold fewer."
         import faiss
         faiss.omp_set_num_threads(torch.get_num_threads())
-        ids = self.index.search(queries.detach().float().cpu().contiguous().numpy(), k)[1]
+        q = queries.detach().float().cpu()
+        if self.extra: q = torch.nn.functional.pad(q, (0, self.extra))  # a query's appended coordinates are 0
+        ids = self.index.search(q.contiguous().numpy(), k)[1]
         return torch.from_numpy(ids).to(queries.device)
 
 class NegativeSampler:
@@ -193,7 +208,7 @@ class NegativeSampler:
 
     def _build(self, table, step):
         c = self.cfg
-        self.index, self.index_step = ItemIndex(table, c.nlist, c.nprobe, seed=step, kind=c.index), step  # seeded by the step: a rebuild after a resume is the same index
+        self.index, self.index_step = ItemIndex(table, c.nlist, c.nprobe, seed=step, kind=c.index, metric=c.index_metric), step  # seeded by the step: a rebuild after a resume is the same index
 
     def index_age(self, step: int) -> int:
         "Steps since the index was built (pool='ann')."

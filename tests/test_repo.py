@@ -129,7 +129,7 @@ def test_every_committed_run_folder_accepts_its_configuration_today():
     assert n >= 400
 
 
-@pytest.mark.parametrize("dataset", ["beauty", "toys", "beauty-nprobe32", "beauty-pq4", "toys-pq4", "beauty-pq4x1", "toys-pq4x1"])
+@pytest.mark.parametrize("dataset", ["beauty", "toys", "beauty-nprobe32", "beauty-pq4", "toys-pq4", "beauty-pq4x1", "toys-pq4x1", "beauty-l2", "toys-l2"])
 def test_ann_pool_comparison_recomputes_from_committed_per_user_ranks(tmp_path, dataset):
     "results/ann_pool/<dataset>/ann_vs_exact.json: the approximate against the exact pool, recomputed from the committed run folders alone."
     import importlib.util, shutil

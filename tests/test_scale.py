@@ -221,17 +221,17 @@ def test_scale_train_benchmark_optimiser_and_index_variants(tmp_path):
 
 def test_ann_trained_benchmark_trains_once_and_compares_weights(tmp_path):
     """benchmarks/scale/ann_trained.py: trains the stage-1 model once (a rerun reads it from --cache and measures the same recalls), then
-    every (index, cells searched, candidates) on random and trained weights; every cell searched and every item retrieved and scored
-    exactly is the exact top-50; --init_epochs in scale_train.py starts the tasks from those weights."""
+    every (index, metric, cells searched, candidates) on random and trained weights; every cell searched and every item retrieved and scored
+    exactly is the exact top-50, by either metric; --init_epochs in scale_train.py starts the tasks from those weights, --index_metric runs each metric."""
     run = lambda out: subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"ann_trained.py"), "--items", "3000", "--users", "2000", "--index", "flat,pq4x1",
-                                      "--nprobes", "4,55", "--candidates", "60,3000", "--batches", "1", "--cache", str(tmp_path/"cache"), "--out", str(out)],
+                                      "--metrics", "ip,l2", "--nprobes", "4,55", "--candidates", "60,3000", "--batches", "1", "--cache", str(tmp_path/"cache"), "--out", str(out)],
                                      capture_output=True, text=True)
     r = run(tmp_path/"a")
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path/"a.json").read_text())
     assert res["train_s"] > 0 and (tmp_path/"cache"/"sampled_softmax-items3000-users2000-epochs1.pt").exists()
-    assert sorted((x["model"], x["index"], x["nprobe"], x["candidates"]) for x in res["rows"]) == \
-        sorted((m, i, p, k) for m in ("random", "trained") for i in ("flat", "pq4x1") for p in (4, 55) for k in (60, 3000))
+    assert sorted((x["model"], x["index"], x["metric"], x["nprobe"], x["candidates"]) for x in res["rows"]) == \
+        sorted((m, i, mt, p, k) for m in ("random", "trained") for i in ("flat", "pq4x1") for mt in ("ip", "l2") for p in (4, 55) for k in (60, 3000))
     for x in res["rows"]:
         assert x["cells"] == 55 and 0 <= x["recall_at_50"] <= 1 and x["queries"] > 100
         if x["nprobe"] == 55: assert x["items_scanned_per_query"] == 3000
@@ -240,14 +240,17 @@ def test_ann_trained_benchmark_trains_once_and_compares_weights(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     res2 = json.loads((tmp_path/"b.json").read_text())
     assert res2["train_s"] == 0 and [x["recall_at_50"] for x in res2["rows"]] == [x["recall_at_50"] for x in res["rows"]]  # the cached model, the same numbers
-    assert "| trained | pq4x1 | 55 | 4 | 60 |" in (tmp_path/"a.md").read_text()
+    md = (tmp_path/"a.md").read_text()
+    assert "| trained | pq4x1 | 55 | 4 | 60 |" in md and "| trained | pq4x1, l2 | 55 | 4 | 60 |" in md
     out = tmp_path/"st"
     r = subprocess.run([sys.executable, str(ROOT/"benchmarks"/"scale"/"scale_train.py"), "--sizes", "3000", "--users", "2000", "--steps", "2", "--full", "",
-                        "--tasks", "sampled_softmax,dpo_topk_stochastic_ann", "--mmap_thresholds", "0", "--index", "pq4x1", "--candidates", "100", "--nprobe", "8",
+                        "--tasks", "sampled_softmax,dpo_topk_stochastic_ann", "--mmap_thresholds", "0", "--index", "pq4x1", "--index_metric", "ip,l2", "--candidates", "100", "--nprobe", "8",
                         "--init_epochs", "1", "--cache", str(tmp_path/"cache"), "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     st = json.loads(out.with_suffix(".json").read_text())
     assert st["settings"]["init_epochs"] == 1 and {x["task"] for x in st["rows"]} == {"sampled_softmax", "dpo_topk_stochastic_ann"}
+    assert sorted(x["index_metric"] for x in st["rows"] if "index_metric" in x) == ["ip", "l2"]
+    assert set(st["epoch_ratio_to_sampled_softmax"]["3000"]) == {"dpo_topk_stochastic_ann (batch 128, pq4x1)", "dpo_topk_stochastic_ann (batch 128, pq4x1, l2)"}
     assert "from the model trained 1 sampled-softmax epoch(s)" in out.with_suffix(".md").read_text()
     assert "epoch 0 step" not in r.stderr  # the cached model: nothing trained again
 

@@ -26,7 +26,7 @@ AGES = ((0, 9), (10, 49), (50, 99), (100, 999), (1000, 10**9))
 
 
 def recall_by_nprobe(folder: Path, runs: dict, cfg: dict, positions: int = 2048, nprobes=(8, 16, 32, 64)) -> dict | None:
-    """Recall of the exact top-K in fresh pools at each of `nprobes`, for each seed's selected ann policy (its best.pt, which stays on the machine
+    """Recall of the exact top-K in fresh pools at each of `nprobes`, with the runs' index (`cfg`: its kind, metric, cells and candidates), for each seed's selected ann policy (its best.pt, which stays on the machine
     that trained it: None without it), over the first `positions` training positions of epoch 0."""
     import torch
     from rodpo.data import load_dataset, TrainBatches
@@ -46,7 +46,8 @@ def recall_by_nprobe(folder: Path, runs: dict, cfg: dict, positions: int = 2048,
                 if sum(len(v) for v in ys) >= positions: break
         h, y = torch.cat(hs)[:positions], torch.cat(ys)[:positions]
         for nprobe in nprobes:
-            c = SamplerConfig("topk_stochastic", K=cfg["K"], pool="ann", candidates=cfg["candidates"], nlist=cfg["nlist"], nprobe=nprobe, index_refresh=1, rank_rows=len(h))
+            c = SamplerConfig("topk_stochastic", K=cfg["K"], pool="ann", candidates=cfg["candidates"], nlist=cfg["nlist"], nprobe=nprobe, index_refresh=1, rank_rows=len(h),
+                              index=cfg.get("index", "flat"), index_metric=cfg.get("index_metric", "ip"))  # as the runs' index; folders recorded before a field was added had its default
             sampler = NegativeSampler(c, ds.n_items)
             rec = sampler.from_embeddings(h, table, y, generator=torch.Generator().manual_seed(0), step=0, with_ranks=True)[2]
             out.setdefault(str(nprobe), []).append(round(float(rec.mean()), 4))
@@ -108,7 +109,8 @@ def one(folder: Path) -> dict:
                steps={pool: [m["steps"] for m in metrics[pool]] for pool in metrics})
     md = [f"# Approximate against exact pool: {out['folder']}", "",
           f"`python benchmarks/scale/ann_pool_quality.py {out['folder']}`; topk_stochastic DPO, seeds {seeds}; index: {cfg['candidates']} candidates, "
-          f"{cfg['nprobe']} cells searched, rebuilt every {cfg['index_refresh']} steps", "",
+          f"{cfg['nprobe']} cells searched, rebuilt every {cfg['index_refresh']} steps" + (f", index {cfg['index']}" if cfg.get("index", "flat") != "flat" else "")
+          + (", cells by Euclidean distance (index_metric 'l2')" if cfg.get("index_metric", "ip") == "l2" else ""), "",
           "| test metric | exact | ann | ann vs exact [95% CI] | Wilcoxon p |", "|---|---|---|---|---|"]
     md += [f"| {k} | {c['exact']:.5f} | {c['ann']:.5f} | {c['change']} | {c['p_text']} |" for k, c in out["comparison"].items()]
     md += ["", f"Recall of the exact top-{cfg['K']} in the pools: "
@@ -116,7 +118,7 @@ def one(folder: Path) -> dict:
            "| index age | mean recall | lowest step | steps |", "|---|---|---|---|"]
     md += [f"| {a} | {v['mean']} | {v['min']} | {v['steps']} |" for a, v in by_age.items()]
     if out["recall_by_nprobe"]:
-        md += ["", f"Recall of the exact top-{cfg['K']} in a fresh pool by the cells searched (`nprobe`), for each seed's selected ann policy, over "
+        md += ["", f"Recall of the exact top-{cfg['K']} in a fresh pool by the cells searched (`nprobe`), for each seed's selected ann policy (the runs' index), over "
                f"{out['recall_by_nprobe']['positions']:,} training positions:", "", "| nprobe | recall by seed |", "|---|---|"]
         md += [f"| {k} | {', '.join(map(str, v))} |" for k, v in out["recall_by_nprobe"]["by_nprobe"].items()]
     md += ["", f"False-negative rate: exact {out['false_negative_rate']['exact']}, ann {out['false_negative_rate']['ann']}. "

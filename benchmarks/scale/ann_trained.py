@@ -2,13 +2,14 @@
 candidates, against the same model's random initial weights, side by side in one run.
 
     python benchmarks/scale/ann_trained.py [--items 1000000] [--users 100000] [--epochs 1] [--nprobes 8,16,32,64] [--candidates 200,400]
-                                     [--index pq4] [--nlists 1000,4000] [--batches 2] [--cache data/scale] [--out results/benchmarks/ann_trained]
+                                     [--index pq4] [--metrics ip,l2] [--nlists 1000,4000] [--batches 2] [--cache data/scale] [--out results/benchmarks/ann_trained]
 
 `scale_train.py` times the DPO step at a million items on a model with random initial weights, whose pools' recall it reports (0.29 at 32
 cells and 400 candidates) but which says little: random embeddings have no neighbourhoods for an index's cells to follow. Here the same
 model (SASRec, hidden 64, `rodpo.data.synthetic_dataset(users, items)`, seed 0) is first trained by sampled softmax (100 negatives, Adam's
 fused kernel, lr 1e-3, batch 256) for `--epochs` epochs; the trained weights are kept in `--cache` (default `data/scale/`, derived,
-git-ignored) so that a rerun skips the training. For each model (`random` and `trained`) and each of `--index`: the item index as the
+git-ignored) so that a rerun skips the training. For each model (`random` and `trained`), each of `--index` and each of `--metrics`
+(`ip`: cells by inner product; `l2`: by Euclidean distance after the reduction of inner-product search to it): the item index as the
 sampler builds it (`rodpo.negatives.ItemIndex`, default cells or each of `--nlists`), then for every (cells searched, candidates) the queries are searched,
 the candidates scored exactly, the target and padding excluded and the best 50 kept, as `NegativeSampler.from_embeddings` builds a pool;
 recall@50 is their share of the exact top-50 (the whole catalogue scored, the target and padding excluded, as `_top_allowed` does).
@@ -81,12 +82,12 @@ def measure(name, model, ds, a) -> list[dict]:
         h, tgt = torch.cat(hs), torch.cat(ts)
         exact = torch.cat([_top_allowed(h[i:i + 256] @ table.T, tgt[i:i + 256], None, 50)[0] for i in range(0, len(h), 256)])  # as the sampler's diagnostics rank them
     rows = []
-    for kind, nlist in ((k, c) for k in a.index.split(",") for c in (map(int, a.nlists.split(",")) if a.nlists else [None])):
-        t = time.perf_counter(); index = ItemIndex(table, nlist, kind=kind); build = time.perf_counter() - t
+    for kind, metric, nlist in ((k, mt, c) for k in a.index.split(",") for mt in a.metrics.split(",") for c in (map(int, a.nlists.split(",")) if a.nlists else [None])):
+        t = time.perf_counter(); index = ItemIndex(table, nlist, kind=kind, metric=metric); build = time.perf_counter() - t
         sizes = np.array([index.index.invlists.list_size(c) for c in range(index.nlist)])
         for nprobe in map(int, a.nprobes.split(",")):
             index.index.nprobe = min(nprobe, index.nlist)
-            cells = index.quantizer.search(h.numpy(), index.index.nprobe)[1]  # the cells each query searches
+            cells = index.quantizer.search(torch.nn.functional.pad(h, (0, index.extra)).numpy(), index.index.nprobe)[1]  # the cells each query searches (a query's appended coordinates are 0)
             for k in map(int, a.candidates.split(",")):
                 index.search(h[:64], k)  # warm
                 t = time.perf_counter(); cand = index.search(h, k); search = time.perf_counter() - t
@@ -95,7 +96,7 @@ def measure(name, model, ds, a) -> list[dict]:
                     s = s.masked_fill((cand <= 0) | (cand == tgt[:, None]), float("-inf"))
                     top = cand.gather(1, s.topk(50, dim=1).indices)
                 recall = (top[:, :, None] == exact[:, None, :]).any(-1).float().mean().item()
-                rows.append(dict(model=name, index=kind, cells=index.nlist, nprobe=index.index.nprobe, candidates=k, queries=len(h), build_s=round(build, 2),
+                rows.append(dict(model=name, index=kind, metric=metric, cells=index.nlist, nprobe=index.index.nprobe, candidates=k, queries=len(h), build_s=round(build, 2),
                                  search_s=round(search, 4), ms_per_query=round(1000 * search / len(h), 4), recall_at_50=round(recall, 4),
                                  largest_cell=int(sizes.max()), mean_cell=round(float(sizes.mean()), 1), items_scanned_per_query=round(float(sizes[cells].sum(1).mean()), 1)))
                 print(json.dumps(rows[-1]), flush=True)
@@ -111,7 +112,7 @@ def markdown(out) -> str:
              f"queries: the target positions of the first {s['batches']} batches of 256 sequences; candidates scored exactly, target and padding excluded)\n",
              "| model | index | cells | probes | candidates | queries | build s | search s | ms / query | items scanned / query | largest cell | recall@50 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['index']} | {r['cells']} | {r['nprobe']} | {r['candidates']} | {r['queries']:,} | {r['build_s']} | {r['search_s']} | {r['ms_per_query']} | "
+    lines += [f"| {r['model']} | {r['index']}{', ' + r['metric'] if r.get('metric', 'ip') != 'ip' else ''} | {r['cells']} | {r['nprobe']} | {r['candidates']} | {r['queries']:,} | {r['build_s']} | {r['search_s']} | {r['ms_per_query']} | "
               f"{r['items_scanned_per_query']:,.0f} | {r['largest_cell']:,} | {r['recall_at_50']} |" for r in out["rows"]]
     return "\n".join(lines) + "\n"
 
@@ -124,6 +125,7 @@ def main(argv=None):
     p.add_argument("--nprobes", default="8,16,32,64", help="cells searched")
     p.add_argument("--candidates", default="200,400", help="items retrieved a query (K')")
     p.add_argument("--index", default="pq4", help="index kinds (SamplerConfig.index), side by side")
+    p.add_argument("--metrics", default="ip", help="ip and/or l2: the index's cells by inner product, or by Euclidean distance after the reduction (SamplerConfig.index_metric), side by side")
     p.add_argument("--nlists", default="", help="k-means cells of each index (SamplerConfig.nlist); default: the sampler's (about sqrt(items))")
     p.add_argument("--batches", type=int, default=2, help="training batches of 256 sequences whose target positions are the queries")
     p.add_argument("--cache", default=str(CACHE), help="folder of the trained weights")
@@ -133,8 +135,9 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
     from rodpo.data import synthetic_dataset
     from rodpo.model import SASRec, SASRecConfig
-    from rodpo.negatives import INDEXES
+    from rodpo.negatives import INDEXES, METRICS
     if set(a.index.split(",")) - set(INDEXES): p.error(f"--index {a.index}: any of {', '.join(INDEXES)}")
+    if set(a.metrics.split(",")) - set(METRICS): p.error(f"--metrics {a.metrics}: any of {', '.join(METRICS)}")
     for k in ("items", "users", "epochs", "batches"):
         if getattr(a, k) < 1: p.error(f"--{k} {getattr(a, k)}: a positive integer")
     torch.set_num_threads(1)

@@ -4,7 +4,7 @@
     python benchmarks/scale/scale_train.py [--sizes 100000,1000000] [--users 100000] [--steps 4] [--full sampled_softmax] [--threads 1]
                                      [--mmap_thresholds 0,65536] [--vary sampled_softmax] [--index_refresh 100]
                                      [--dpo_batches 128] [--thp 0,1] [--rows dense,sparse]
-                                     [--fused 0,1] [--index flat,sq8,pq4,pq4x1] [--candidates 200] [--nprobe 16] [--rank_every 1] [--repeats 1]
+                                     [--fused 0,1] [--index flat,sq8,pq4,pq4x1] [--index_metric ip,l2] [--candidates 200] [--nprobe 16] [--rank_every 1] [--repeats 1]
                                      [--init_epochs 0] [--cache data/scale]
 
 Data: `rodpo.data.synthetic_dataset(users, items)` (Zipf popularity, item-to-item transitions, mean length 8). Model: SASRec,
@@ -36,7 +36,8 @@ The optimiser: Adam as the library runs it by default (`--fused 0`), or its fuse
 TrainConfig and DPOConfig: one pass over each parameter; the same update up to float rounding). The approximate pool's index:
 `--index flat` (IVF-Flat, the default), `sq8` (`SamplerConfig(index='sq8')`, 8-bit codes: a faster scan), `pq4` (4-bit
 product codes of two dimensions each, scanned with SIMD lookups, IVF-PQ fast scan) and/or `pq4x1` (the same, one dimension a code); the
-DPO task with the approximate pool runs once per index, retrieving `--candidates` items a position from `--nprobe` cells, and measures
+DPO task with the approximate pool runs once per index and per `--index_metric` (`ip`: cells by inner product; `l2`: by Euclidean
+distance after the reduction of inner-product search to it, `SamplerConfig(index_metric='l2')`), retrieving `--candidates` items a position from `--nprobe` cells, and measures
 its diagnostics (ranks, recall) every `--rank_every` steps.
 
 Initial weights: random by default. A DPO stage starts from a trained model, and an index's cells and codes follow a trained table's
@@ -104,7 +105,7 @@ def one(a) -> dict:
         reference = copy.deepcopy(model).eval()
         for p in reference.parameters(): p.requires_grad_(False)
         with torch.no_grad(): ref_table = reference.item_table()
-        ann = dict(pool="ann", index_refresh=a.index_refresh, index=a.index, candidates=a.candidates, nprobe=a.nprobe, rank_every=a.rank_every) if a.task.endswith("_ann") else {}
+        ann = dict(pool="ann", index_refresh=a.index_refresh, index=a.index, index_metric=a.index_metric, candidates=a.candidates, nprobe=a.nprobe, rank_every=a.rank_every) if a.task.endswith("_ann") else {}
         cfg = DPOConfig(stage1="(synthetic)", beta=1.0, ce_weight=1.0, batch_size=a.batch, sampler=SamplerConfig(strategy="topk_stochastic", K=50, m=1, **ann))
         sampler = NegativeSampler(cfg.sampler, a.n_items, item_counts(ds.sequences, a.n_items))
         gen = torch.Generator().manual_seed(0)
@@ -137,7 +138,7 @@ def one(a) -> dict:
     if dpo and sampler.cfg.pool == "ann":  # one more index build, timed on its own; an epoch has one per index_refresh steps
         from rodpo.negatives import ItemIndex
         t = time.perf_counter()
-        with torch.no_grad(): index = ItemIndex(model.item_table(), sampler.cfg.nlist, sampler.cfg.nprobe, kind=sampler.cfg.index)
+        with torch.no_grad(): index = ItemIndex(model.item_table(), sampler.cfg.nlist, sampler.cfg.nprobe, kind=sampler.cfg.index, metric=sampler.cfg.index_metric)
         build = dict(index_build_s=round(time.perf_counter() - t, 4),  # 4 places: a small flat index builds in milliseconds
                      index_refresh=sampler.cfg.index_refresh, nlist=index.nlist,
                      nprobe=index.index.nprobe, candidates=sampler.cfg.candidates, rank_every=sampler.cfg.rank_every, pool_recall=round(float(np.mean(recall)), 4), recall_positions=len(recall))
@@ -154,9 +155,9 @@ def one(a) -> dict:
 
 
 def variant(r) -> str:
-    "A row's settings beyond the defaults, as the tables name them: ', THP', ', dense rows', ', fused Adam', ', sq8'."
+    "A row's settings beyond the defaults, as the tables name them: ', THP', ', dense rows', ', fused Adam', ', sq8', ', l2'."
     return ((", THP" if r.get("thp") else "") + (", dense rows" if r.get("rows") == "dense" else "") + (", fused Adam" if r.get("fused") else "")
-            + (f", {r['index']}" if r.get("index", "flat") != "flat" else ""))
+            + (f", {r['index']}" if r.get("index", "flat") != "flat" else "") + (f", {r['index_metric']}" if r.get("index_metric", "ip") != "ip" else ""))
 
 
 def label(r) -> str:
@@ -176,7 +177,7 @@ def markdown(out) -> str:
         lines += ["", "Approximate pool (`pool='ann'`): index build, rebuilds per epoch and the pools' recall of the exact top-50 (" + (
                   f"from the model trained {out['settings']['init_epochs']} sampled-softmax epoch(s)" if out.get("settings", {}).get("init_epochs") else "random initial weights") + ")", "",
                   "| items | batch | index | cells | probes | candidates | build s | rebuild every | builds/epoch | ranks every | recall@50 (positions) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['n_items']:,} | {r['batch']} | {r.get('index', 'flat')}{', fused Adam' if r.get('fused') else ''} | {r['nlist']} | {r['nprobe']} | {r['candidates']} | {r['index_build_s']} | {r['index_refresh']} | "
+        lines += [f"| {r['n_items']:,} | {r['batch']} | {r.get('index', 'flat')}{', ' + r['index_metric'] if r.get('index_metric', 'ip') != 'ip' else ''}{', fused Adam' if r.get('fused') else ''} | {r['nlist']} | {r['nprobe']} | {r['candidates']} | {r['index_build_s']} | {r['index_refresh']} | "
                   f"{-(-r['steps_per_epoch'] // r['index_refresh'])} | {r.get('rank_every', 1)} | {r['pool_recall']} ({r['recall_positions']:,}) |" for r in ann]
     if out.get("epoch_ratio_to_sampled_softmax"):
         each = out.get("epoch_ratio_per_repeat", {})
@@ -204,6 +205,7 @@ def main(argv=None):
     p.add_argument("--rows", default="sparse", help="dense and/or sparse: the item table's gradient as one catalogue-sized tensor per read (dense) or as the rows read (sparse, the library's)")
     p.add_argument("--fused", default="0", help="0 and/or 1: Adam as by default, and/or its fused kernel (fused_adam=True)")
     p.add_argument("--index", default="flat", help="flat, sq8, pq4 and/or pq4x1: the approximate pool's index (SamplerConfig.index); each runs the dpo_topk_stochastic_ann task")
+    p.add_argument("--index_metric", default="ip", help="ip and/or l2: the index's cells by inner product or by Euclidean distance after the reduction (SamplerConfig.index_metric); each runs the dpo_topk_stochastic_ann task")
     p.add_argument("--candidates", type=int, default=200, help="dpo_topk_stochastic_ann: items retrieved a position (SamplerConfig.candidates)")
     p.add_argument("--nprobe", type=int, default=16, help="dpo_topk_stochastic_ann: cells searched a position (SamplerConfig.nprobe)")
     p.add_argument("--rank_every", type=int, default=1, help="dpo_topk_stochastic_ann: steps between the diagnostics' catalogue passes (SamplerConfig.rank_every)")
@@ -229,8 +231,10 @@ def main(argv=None):
     if set(fuseds) - {0, 1}: p.error(f"--fused {a.fused}: 0 and/or 1")
     indexes = a.index.split(",")
     sys.path.insert(0, str(ROOT))
-    from rodpo.negatives import INDEXES  # the library's index kinds (each task runs in a process of its own: this one's memory is not measured)
+    from rodpo.negatives import INDEXES, METRICS  # the library's index kinds (each task runs in a process of its own: this one's memory is not measured)
     if set(indexes) - set(INDEXES): p.error(f"--index {a.index}: any of {', '.join(INDEXES)}")
+    metrics = a.index_metric.split(",")
+    if set(metrics) - set(METRICS): p.error(f"--index_metric {a.index_metric}: any of {', '.join(METRICS)}")
     if a.repeats < 1: p.error(f"--repeats {a.repeats}: a positive integer")
     if a.init_epochs < 0: p.error(f"--init_epochs {a.init_epochs}: 0 (random weights) or a positive number of epochs")
     if a.init_epochs:  # train (or find) each size's stage-1 model here, so that no task's time or memory includes it
@@ -243,24 +247,25 @@ def main(argv=None):
             trained_model(SimpleNamespace(items=n, users=a.users, epochs=a.init_epochs, cache=a.cache), synthetic_dataset(a.users, n, seed=0), log=lambda m: print(m, file=sys.stderr, flush=True))
     rows = []
     for rep, n in ((k, n) for k in range(a.repeats) for n in map(int, a.sizes.split(","))):
-        for mode, thp, fused, task, mmap, batch, index in ((g, h, f, t, m, b, i) for g in modes for h in thps for f in fuseds for t in tasks
-                                                           for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
-                                                           for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])
-                                                           for i in (indexes if t.endswith("_ann") else indexes[:1])):
+        for mode, thp, fused, task, mmap, batch, index, metric in ((g, h, f, t, m, b, i, mt) for g in modes for h in thps for f in fuseds for t in tasks
+                                                                   for m in (thresholds if t in a.vary.split(",") else thresholds[:1])
+                                                                   for b in (map(int, a.dpo_batches.split(",")) if t.startswith("dpo") else [256])
+                                                                   for i in (indexes if t.endswith("_ann") else indexes[:1])
+                                                                   for mt in (metrics if t.endswith("_ann") else metrics[:1])):
             env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "THP_MEM_ALLOC_ENABLE")}
             env.update(OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads), **({"MALLOC_MMAP_THRESHOLD_": str(mmap)} if mmap else {}),
                        **({"THP_MEM_ALLOC_ENABLE": "1"} if thp else {}))
             cmd = [sys.executable, __file__, "--one", "--n_items", str(n), "--task", task, "--users", str(a.users), "--steps", str(a.steps),
-                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode, "--fused", str(fused), "--index", index,
+                   "--full", a.full, "--eval_users", str(a.eval_users), "--threads", str(a.threads), "--index_refresh", str(a.index_refresh), "--batch", str(batch), "--rows", mode, "--fused", str(fused), "--index", index, "--index_metric", metric,
                    "--candidates", str(a.candidates), "--nprobe", str(a.nprobe), "--rank_every", str(a.rank_every), "--init_epochs", str(a.init_epochs), "--cache", a.cache]
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 raise RuntimeError(f"{n:,} items, {task} (batch {batch}) failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
-            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp), rows=mode, fused=bool(fused), **(dict(index=index) if task.endswith("_ann") else {}), **(dict(repeat=rep) if a.repeats > 1 else {})))
+            rows.append(dict(json.loads(r.stdout.strip().splitlines()[-1]), mmap_threshold=mmap, thp=bool(thp), rows=mode, fused=bool(fused), **(dict(index=index, index_metric=metric) if task.endswith("_ann") else {}), **(dict(repeat=rep) if a.repeats > 1 else {})))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     cmdline = "python benchmarks/scale/scale_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = dict(command=cmdline.strip(), settings=dict(users=a.users, steps=a.steps, full=a.full, eval_users=a.eval_users, threads=a.threads, index_refresh=a.index_refresh, dpo_batches=a.dpo_batches,
-                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes, fused=fuseds, index=indexes,
+                                                            mmap_thresholds=thresholds, vary=a.vary, thp=thps, rows=modes, fused=fuseds, index=indexes, index_metric=metrics,
                                                             candidates=a.candidates, nprobe=a.nprobe, rank_every=a.rank_every, repeats=a.repeats, init_epochs=a.init_epochs),
                machine=dict(cpu_count=os.cpu_count(), platform=platform.platform(), load_average=os.getloadavg(), transparent_hugepage=thp_mode()), rows=rows)
     out["epoch_ratio_to_sampled_softmax"], per_repeat = {}, {}
