@@ -238,11 +238,12 @@ def test_negatives_only_control(setup, tmp_path):
         fit_dpo(small, DPOConfig(str(ce_ref), control=True, negatives=True, max_epochs=1, progress=False), tmp_path / "ce", log=quiet)
 
 
-def test_ann_pool_resumes_exactly_and_reports_its_recall(setup, tmp_path):
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_ann_pool_resumes_exactly_and_reports_its_recall(setup, tmp_path, metric):
     # pool='ann' with a coarse index (2 of its cells searched, 20 items retrieved) rebuilt every 4 steps: the pause at step 6 falls between
-    # rebuilds, so the resumed run must rebuild the index of step 4 from the saved embeddings, not one of the current policy
+    # rebuilds, so the resumed run must rebuild the index of step 4 from the saved embeddings, not one of the current policy; cells by either metric
     small, ref = setup
-    cfg = DPOConfig(str(ref), sampler=SamplerConfig("topk_stochastic", m=2, K=10, pool="ann", candidates=20, nprobe=2, index_refresh=4, rank_rows=16),
+    cfg = DPOConfig(str(ref), sampler=SamplerConfig("topk_stochastic", m=2, K=10, pool="ann", candidates=20, nprobe=2, index_refresh=4, rank_rows=16, index_metric=metric),
                     max_epochs=1, eval_every=3, patience=50, progress=False)
     assert fit_dpo(small, cfg, tmp_path / "a", log=quiet, stop_after=2) is None
     a = fit_dpo(small, cfg, tmp_path / "a", log=quiet)
