@@ -15,14 +15,14 @@ import torch
 from .metrics import topk_ordered
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'POOLS', 'INDEXES', 'METRICS', 'SamplerConfig', 'ItemIndex', 'NegativeSampler', 'false_negative_mask',
-           'future_items', 'negative_ranks']
+__all__ = ['STRATEGIES', 'POOLS', 'INDEXES', 'INDEX_METRICS', 'SamplerConfig', 'ItemIndex', 'NegativeSampler',
+           'false_negative_mask', 'future_items', 'negative_ranks']
 
 # %% ../nbs/09_negatives.ipynb #3c73f738
 STRATEGIES = ("random", "popularity", "hard", "topk_stochastic", "dns")
 POOLS = ("exact", "ann")  # where topk_stochastic takes its pool from
 INDEXES = ("flat", "sq8", "pq4", "pq4x1")  # how the approximate pool's index stores the item vectors
-METRICS = ("ip", "l2")  # how the approximate pool's index forms its cells and compares a query with the items
+INDEX_METRICS = ("ip", "l2")  # how the approximate pool's index forms its cells and compares a query with the items
 
 @dataclass
 class SamplerConfig:
@@ -60,7 +60,7 @@ class SamplerConfig:
         need(is_int(self.refresh) and self.refresh >= 1, f"refresh={self.refresh!r} must be a positive integer (steps)")
         need(self.pool in POOLS, f"pool={self.pool!r} is not one of {POOLS}")
         need(self.index in INDEXES, f"index={self.index!r} is not one of {INDEXES}")
-        need(self.index_metric in METRICS, f"index_metric={self.index_metric!r} is not one of {METRICS}")
+        need(self.index_metric in INDEX_METRICS, f"index_metric={self.index_metric!r} is not one of {INDEX_METRICS}")
         need(self.pool == "exact" or self.strategy == "topk_stochastic", f"pool={self.pool!r} is a topk_stochastic option; strategy {self.strategy!r} needs pool='exact'")
         need(is_int(self.index_refresh) and self.index_refresh >= 1, f"index_refresh={self.index_refresh!r} must be a positive integer (steps)")
         need(is_int(self.candidates) and (self.candidates >= self.K or self.pool == "exact"), f"candidates={self.candidates!r} must be an integer >= K={self.K} (the pool is taken from them)")
@@ -134,14 +134,14 @@ class ItemIndex:
         try: import faiss
         except ImportError: raise ImportError("pool='ann' needs faiss: pip install faiss-cpu (installed with rodpo)") from None
         if kind not in INDEXES: raise ValueError(f"kind={kind!r} is not one of {INDEXES}")
-        if metric not in METRICS: raise ValueError(f"metric={metric!r} is not one of {METRICS}")
+        if metric not in INDEX_METRICS: raise ValueError(f"metric={metric!r} is not one of {INDEX_METRICS}")
         self.table = table.detach().to("cpu", torch.float32, copy=True)  # the embeddings the index holds, as they were at the build (a copy: the table may be a live parameter)
         x = self.table[1:].numpy()
         n, d = x.shape
         self.nlist = nlist or max(1, min(round(math.sqrt(n)), n // 39))  # faiss wants at least 39 training items a cell
         if self.nlist > n: raise ValueError(f"nlist={self.nlist} cells for {n} items: choose nlist <= {n}")
         if kind == "pq4" and d % 2 and metric == "ip": raise ValueError(f"kind='pq4' codes two dimensions a byte-half: the hidden size ({d}) must be even; use kind='pq4x1' (one dimension a code), 'sq8' or metric='l2' (one dimension more)")
-        self.metric, self.extra = metric, 0  # extra: coordinates appended to every vector (metric='l2')
+        self.extra = 0  # coordinates appended to every vector (metric='l2')
         if metric == "l2":
             sq = (x.astype(np.float64) ** 2).sum(1)
             self.extra = 1 + (kind == "pq4" and d % 2 == 0)  # pq4 codes dimensions in pairs: a zero coordinate more where d + 1 is odd
@@ -165,10 +165,13 @@ class ItemIndex:
         "(N, k) item ids of the `k` best items by inner product with each of `queries` (N, d) in the searched cells, on the queries' device; -1 where the cells hold fewer."
         import faiss
         faiss.omp_set_num_threads(torch.get_num_threads())
-        q = queries.detach().float().cpu()
-        if self.extra: q = torch.nn.functional.pad(q, (0, self.extra))  # a query's appended coordinates are 0
-        ids = self.index.search(q.contiguous().numpy(), k)[1]
+        ids = self.index.search(self.query_vectors(queries), k)[1]
         return torch.from_numpy(ids).to(queries.device)
+
+    def query_vectors(self, queries: torch.Tensor) -> np.ndarray:
+        "`queries` (N, d) as the index compares them: float32 on the CPU, with metric='l2' the appended coordinates 0."
+        q = queries.detach().float().cpu()
+        return torch.nn.functional.pad(q, (0, self.extra)).contiguous().numpy()
 
 class NegativeSampler:
     "Draws m negatives per position with the configured strategy; `item_counts` (n_items+1,) are training frequencies."

@@ -87,7 +87,7 @@ def measure(name, model, ds, a) -> list[dict]:
         sizes = np.array([index.index.invlists.list_size(c) for c in range(index.nlist)])
         for nprobe in map(int, a.nprobes.split(",")):
             index.index.nprobe = min(nprobe, index.nlist)
-            cells = index.quantizer.search(torch.nn.functional.pad(h, (0, index.extra)).numpy(), index.index.nprobe)[1]  # the cells each query searches (a query's appended coordinates are 0)
+            cells = index.quantizer.search(index.query_vectors(h), index.index.nprobe)[1]  # the cells each query searches
             for k in map(int, a.candidates.split(",")):
                 index.search(h[:64], k)  # warm
                 t = time.perf_counter(); cand = index.search(h, k); search = time.perf_counter() - t
@@ -135,9 +135,9 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
     from rodpo.data import synthetic_dataset
     from rodpo.model import SASRec, SASRecConfig
-    from rodpo.negatives import INDEXES, METRICS
+    from rodpo.negatives import INDEXES, INDEX_METRICS
     if set(a.index.split(",")) - set(INDEXES): p.error(f"--index {a.index}: any of {', '.join(INDEXES)}")
-    if set(a.metrics.split(",")) - set(METRICS): p.error(f"--metrics {a.metrics}: any of {', '.join(METRICS)}")
+    if set(a.metrics.split(",")) - set(INDEX_METRICS): p.error(f"--metrics {a.metrics}: any of {', '.join(INDEX_METRICS)}")
     for k in ("items", "users", "epochs", "batches"):
         if getattr(a, k) < 1: p.error(f"--{k} {getattr(a, k)}: a positive integer")
     torch.set_num_threads(1)

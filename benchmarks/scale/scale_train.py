@@ -231,10 +231,10 @@ def main(argv=None):
     if set(fuseds) - {0, 1}: p.error(f"--fused {a.fused}: 0 and/or 1")
     indexes = a.index.split(",")
     sys.path.insert(0, str(ROOT))
-    from rodpo.negatives import INDEXES, METRICS  # the library's index kinds (each task runs in a process of its own: this one's memory is not measured)
+    from rodpo.negatives import INDEXES, INDEX_METRICS  # the library's index kinds (each task runs in a process of its own: this one's memory is not measured)
     if set(indexes) - set(INDEXES): p.error(f"--index {a.index}: any of {', '.join(INDEXES)}")
     metrics = a.index_metric.split(",")
-    if set(metrics) - set(METRICS): p.error(f"--index_metric {a.index_metric}: any of {', '.join(METRICS)}")
+    if set(metrics) - set(INDEX_METRICS): p.error(f"--index_metric {a.index_metric}: any of {', '.join(INDEX_METRICS)}")
     if a.repeats < 1: p.error(f"--repeats {a.repeats}: a positive integer")
     if a.init_epochs < 0: p.error(f"--init_epochs {a.init_epochs}: 0 (random weights) or a positive number of epochs")
     if a.init_epochs:  # train (or find) each size's stage-1 model here, so that no task's time or memory includes it
