@@ -15,11 +15,11 @@ import torch
 
 # %% auto #0
 __all__ = ['REMOTE_FILES', 'MIN_SEQ_LEN', 'MAX_ATTRIBUTE_ID', 'DATASETS', 'SCIENTIFIC_FEATURES', 'ML100K_MEMBERS',
-           'RodpoDataError', 'UnknownDatasetError', 'DataFormatError', 'ChecksumError', 'DataNotFoundError',
-           'cache_dir', 'data_roots', 'sha256sum', 'atomic_write', 'download', 'fetch', 'verify_local', 'SeqDataset',
-           'read_s3rec_sequences', 'read_item2attributes', 'read_features', 'read_atomic', 'DatasetSpec',
-           'read_movielens', 'load_dataset', 'synthetic_dataset', 'pad_left', 'EvalSet', 'eval_set', 'training_windows',
-           'TrainBatches']
+           'RodpoDataError', 'UnknownDatasetError', 'DatasetNotFoundError', 'DataFormatError', 'ChecksumError',
+           'DataNotFoundError', 'cache_dir', 'data_roots', 'sha256sum', 'atomic_write', 'download', 'fetch',
+           'verify_local', 'SeqDataset', 'read_s3rec_sequences', 'read_item2attributes', 'read_features', 'read_atomic',
+           'DatasetSpec', 'read_movielens', 'load_dataset', 'synthetic_dataset', 'pad_left', 'EvalSet', 'eval_set',
+           'training_windows', 'TrainBatches']
 
 # %% ../nbs/00_data.ipynb #4d54b8ce
 class RodpoDataError(ValueError):
@@ -27,6 +27,9 @@ class RodpoDataError(ValueError):
 
 class UnknownDatasetError(RodpoDataError):
     "A dataset name that is neither a known benchmark nor an existing path."
+
+class DatasetNotFoundError(UnknownDatasetError, FileNotFoundError):
+    "A dataset given as a path (it has a folder separator or a file suffix) where nothing exists."
 
 class DataFormatError(RodpoDataError):
     "A file whose content does not follow its documented format."
@@ -225,7 +228,10 @@ def _int(tok, path, lineno, what="item id") -> int:
     "An integer token, or a `DataFormatError` naming it."
     if not _INT.fullmatch(tok):
         if re.fullmatch(r"-?[0-9]+", tok): raise DataFormatError(path, f"{what} {tok!r} has more than 18 digits; ids must fit in int64", lineno)
+        if "," in tok or ";" in tok: raise DataFormatError(path, f"{what} {tok!r} is not an integer: an S3-Rec file separates ids by spaces, "
+                                                           "not commas or semicolons (convert it with `tr ',' ' ' < in > out`)", lineno)
         raise DataFormatError(path, f"{what} {tok!r} is not an integer", lineno)
+
     return int(tok)
 
 def _check_len(path, lineno, n):
@@ -240,7 +246,11 @@ def read_s3rec_sequences(path) -> tuple[list, list]:
     users, seqs, seen = [], [], {}
     for lineno, line in _lines(path, "'user_id item item ...'"):
         toks = line.split()
-        if len(toks) < 2: raise DataFormatError(path, f"'{line.strip()}' has a user id but no items", lineno)
+        if len(toks) < 2:
+            sep = next((s for s in (",", ";", "|") if s in line), None)
+            if sep: raise DataFormatError(path, f"'{line.strip()[:80]}' is separated by {sep!r}: an S3-Rec file separates the user id and "
+                                          f"its items by spaces, 'user_id item item ...' (convert it with `tr '{sep}' ' ' < in > out`)", lineno)
+            raise DataFormatError(path, f"'{line.strip()}' has a user id but no items", lineno)
         items = np.array([_int(t, path, lineno) for t in toks[1:]], dtype=np.int64)
         if (items <= 0).any():
             raise DataFormatError(path, f"item id {int(items[items <= 0][0])} is not positive; ids are 1-based (0 is padding)", lineno)
@@ -456,7 +466,12 @@ def _load_s3rec(seq_path, attr_path=None, datamap_path=None, name=None):
     attrs, n_attr = read_item2attributes(attr_path, n_items, renumbered) if attr_path is not None else (None, 0)
     return SeqDataset(name or str(seq_path), seqs, n_items, users, item_ids, attributes=attrs, n_attributes=n_attr)
 
-def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
+def _looks_like_path(name: str) -> bool:
+    "A name meant as a path: it has a folder separator, starts with '.' or '~', or ends in a file suffix such as '.txt'."
+    return os.sep in name or "/" in name or name.startswith((".", "~")) or bool(re.search(r"\.[A-Za-z][A-Za-z0-9]{0,5}$", name))
+
+def load_dataset(
+name, data_dir=None, download=True) -> SeqDataset:
     "Load a benchmark by name (see `DATASETS`), or a user's own S3-Rec file or atomic folder by path."
     key = str(name).lower()
     if key in DATASETS:
@@ -478,6 +493,10 @@ def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
         if len(inters) != 1: raise DataFormatError(p, f"expected exactly one '<prefix>.test.inter' in the folder, found {len(inters)}")
         return read_atomic(p, inters[0].name[:-len(".test.inter")])
     if key.startswith("synthetic:"): return synthetic_dataset(*_synthetic_spec(key))
+    if _looks_like_path(str(name)):
+        raise DatasetNotFoundError(f"No such file or folder: {str(name)!r} (relative to {os.getcwd()}). Give the path of an S3-Rec "
+                                   "sequence file or of a folder of atomic files that exists, or a known dataset name: "
+                                   f"{', '.join(DATASETS)}.")
     raise UnknownDatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(DATASETS)}; "
                               "or give the path of an S3-Rec sequence file or of a folder of atomic files; "
                               "or 'synthetic:USERSxITEMS' (e.g. 'synthetic:100000x1000000') for a synthetic catalogue.")

@@ -118,19 +118,24 @@ def _cell_where(executed) -> str:
     return f"cell {i} of {executed}" + (f" ({', '.join(about)})" if about else "")
 
 class _Watch:
-    "A thread that follows an experiment's `progress.json` while a notebook runs: prints each finished run's line and keeps a live bar of the runs in flight."
-    def __init__(self, path, log=print, prefix="", every: float = 1.0):
+    """A thread that follows an experiment's `progress.json` while a notebook runs: prints each finished run's line and, on a terminal,
+    keeps a live bar of the runs in flight. Off a terminal (`live=None` and stderr redirected to a log) only the finished runs' lines."""
+    def __init__(self, path, log=print, prefix="", every: float = 1.0, live: bool | None = None):
         import threading
         self.path, self.log, self.prefix, self.every, self.stop, self.shown, self.bar = Path(path), log, prefix, every, threading.Event(), 0, None
+        self.live = sys.stderr.isatty() if live is None else live
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _poll(self):
         from tqdm import tqdm
         try: p = json.loads(self.path.read_text())
         except (FileNotFoundError, json.JSONDecodeError): return
-        if self.bar is None: self.bar = tqdm(total=p["total"], desc=f"{self.prefix}runs", unit="run", leave=False, dynamic_ncols=True)
-        for line in p["lines"][self.shown:]: self.bar.clear(); self.log(self.prefix + line)
+        if self.bar is None and self.live: self.bar = tqdm(total=p["total"], desc=f"{self.prefix}runs", unit="run", leave=False, dynamic_ncols=True)
+        for line in p["lines"][self.shown:]:
+            if self.bar is not None: self.bar.clear()
+            self.log(self.prefix + line)
         self.shown = len(p["lines"])
+        if self.bar is None: return
         self.bar.n = p["done"]
         self.bar.set_postfix_str("; ".join(f"{k}: {v}" for k, v in p["running"].items())[:120], refresh=True)
 
@@ -152,7 +157,10 @@ def reproduce(datasets, out_root="results/reproduce", parameters: dict | None = 
     nb = _find_notebook(notebook)
     names = check_parameters_cell(nb)
     parameters = dict(parameters or {})
-    unknown = sorted(set(parameters) - set(names) - {"dataset", "out_dir"})
+    for k, fix in (("out_dir", "give the root folder with --out (each dataset writes to <out>/<name>)"),
+                   ("dataset", "give the datasets as arguments, e.g. `rodpo-reproduce scientific toys`")):
+        if k in parameters: raise ValueError(f"-p {k} is set by rodpo-reproduce for each dataset and cannot be given: {fix}")
+    unknown = sorted(set(parameters) - set(names))
     if unknown: raise ValueError(f"unknown parameters {unknown}; the notebook takes {sorted(names)}")
     folders = [dataset_folder(ds) for ds in datasets]
     clash = sorted({f for f in folders if folders.count(f) > 1})
@@ -204,7 +212,8 @@ def main(argv=None):
     p.add_argument("--notebook", default=None, help="the notebook to run (default: nbs/reproduce.ipynb of this repository)")
     p.add_argument("--timeout", type=int, default=None, help="seconds allowed per notebook cell (default: no limit)")
     a = p.parse_args(argv)
-    try: table = reproduce(a.datasets, a.out, {k: _cli_value(v) for k, v in a.parameter}, a.notebook, a.timeout)
-    except TimeoutError as e: sys.exit(f"rodpo-reproduce: {e}")
+    try: table = reproduce(a.datasets, a.out, {k: _cli_value(v) for k, v in a.parameter}, a.notebook, a.timeout,
+                           log=lambda line: print(line, flush=True))  # flushed: a log file gets each line as the run finishes
+    except (TimeoutError, ValueError, FileExistsError) as e: sys.exit(f"rodpo-reproduce: {e}")
     print(table.to_markdown(index=False))
 
