@@ -7,7 +7,9 @@ in a kernel; hidden and export-only cells removed), and are rendered with nbconv
 JupyterLab HTML template into one page per notebook, named as nbdev names them
 (`00_data.ipynb` -> `data.html`, `index.ipynb` -> `index.html`, the home page). A results page
 lists the summaries under `results/` (tables and a plot of each), and executed notebooks found
-under `results/` become pages with their outputs. Pages load nothing from the network:
+under `results/` become pages with their outputs. The study pages (`nbs/study_*.ipynb`, a
+"Studies" section) read committed results only and run whole, also with `--no-exec`; a failing
+cell there stops the build. Pages load nothing from the network:
 plotly.js ships in `assets/` so figures draw offline (MathJax only where a page has math).
 
     .venv/bin/python docs/build.py                  # writes _docs/ (processing cached in _docs/.proc/)
@@ -50,18 +52,27 @@ def process_notebooks(nbs: Path, cache: Path, execute: bool = True, force: bool 
 
     nbdev executes every cell that imports something (to make `show_doc` work); a cell
     that mixes imports with test code can fail outside a test run. Here such a cell is
-    reported and left without outputs instead of stopping the build. With `execute=False`
-    nothing is executed (no `show_doc` output)."""
+    reported and left without outputs instead of stopping the build. A study page runs
+    whole and stops the build on an error. With `execute=False` only the study pages run
+    (no `show_doc` output)."""
     import nbdev.processors as procs
     from nbdev.config import get_config
     from nbdev.frontmatter import FrontmatterProc
 
     cfg = get_config(ROOT)
     failures: list[str] = []
+    study = {"page": False}  # a study page (`study_*.ipynb`): every code cell runs, and a failing one stops the build
     orig_call, orig_base = procs.exec_show_docs.__call__, procs.FilterDefaults.base_procs
 
     def tolerant_call(self, cell):
-        if not getattr(self.nb, "has_docs_", False) or not hasattr(self, "k"):
+        if study["page"] and hasattr(self, "k"):
+            if cell.cell_type == "code" and cell.source.strip() and "nbdev_export" not in cell.source:
+                self.k.cell(cell)
+                if self.k.exc is not None:
+                    e, self.k.exc = self.k.exc, None
+                    raise RuntimeError(f"study page {cell.idx_}: {type(e).__name__}: {e}\n{cell.source}") from e
+            return
+        if not execute or not getattr(self.nb, "has_docs_", False) or not hasattr(self, "k"):
             return
         fm = getattr(self.nb, "frontmatter_", {}) or {}
         if str(fm.get("skip_showdoc", "")).lower() in ("true", "1", "yes"):
@@ -74,8 +85,7 @@ def process_notebooks(nbs: Path, cache: Path, execute: bool = True, force: bool 
                 cell.outputs = []
 
     def base_procs(self):
-        res = orig_base(self)
-        return res if execute else [p for p in res if p is not procs.exec_show_docs]
+        return orig_base(self)  # without `execute`, exec_show_docs still runs the study pages (tolerant_call)
 
     orig_update = FrontmatterProc._update
 
@@ -110,8 +120,9 @@ def process_notebooks(nbs: Path, cache: Path, execute: bool = True, force: bool 
                 if not force and dst.exists() and dst.stat().st_mtime >= max(src.stat().st_mtime, stamp):
                     continue  # processed since the notebook, the library and this script last changed
                 t = time.time()
+                study["page"] = is_study(src) or src.name == cfg.get("readme_nb", "index.ipynb")  # the home page's tables too
                 exec_nb(src, dst, procs.FilterDefaults)
-                if execute:
+                if execute or study["page"]:
                     print(f"processed {src.name} in {time.time() - t:.1f}s")
     finally:
         procs.exec_show_docs.__call__, procs.FilterDefaults.base_procs = orig_call, orig_base
@@ -128,6 +139,11 @@ def process_notebooks(nbs: Path, cache: Path, execute: bool = True, force: bool 
 
 # ---------------------------------------------------------------------------------------
 # Notebook preparation: quarto conventions -> plain notebook, plotly -> offline HTML
+
+def is_study(nb_path: Path) -> bool:
+    "A study page: `nbs/study_<name>.ipynb`, which reads committed results and is executed whole by the build"
+    return Path(nb_path).name.startswith("study_")
+
 
 def page_name(nb_path: Path) -> str:
     "nbdev's page name for a notebook: lower case, numeric prefix stripped"
@@ -194,7 +210,8 @@ def plotly_html(fig_json: dict, div_id: str) -> str:
     data = json.dumps(fig_json.get("data", []))
     layout = json.dumps(fig_json.get("layout", {}))
     config = json.dumps({"responsive": True, **fig_json.get("config", {})})
-    return (f'<div class="site-plot"><div id="{div_id}" class="plotly-graph-div" style="height:450px; width:100%;"></div>'
+    height = int(fig_json.get("layout", {}).get("height") or 450)  # the figure's own height, else plotly's default
+    return (f'<div class="site-plot"><div id="{div_id}" class="plotly-graph-div" style="height:{height}px; width:100%;"></div>'
             f'<script>Plotly.newPlot({json.dumps(div_id)}, {data}, {layout}, {config});</script></div>')
 
 
@@ -368,6 +385,7 @@ def results_notebook(results: Path, out: Path, pages: list[dict]):
     import nbformat
     import pandas as pd
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
+    from rodpo.report import study_of
 
     def html_cell(content_html: str = "", plot: dict | None = None):
         data = {PLOTLY_MIME: plot} if plot is not None else {"text/html": content_html}
@@ -388,6 +406,8 @@ def results_notebook(results: Path, out: Path, pages: list[dict]):
         if not files and not runs:
             continue
         cells.append(new_markdown_cell(f"## {d.name}"))
+        if (page := study_of(d.name)) is not None:
+            cells.append(new_markdown_cell(f"What it shows: the study page [{page}](study_{page}.html)."))
         summary_csv, summary_md = d / "summary.csv", d / "summary.md"
         if summary_csv.exists():
             df = pd.read_csv(summary_csv)
@@ -526,11 +546,14 @@ def build(out: Path, nbs: Path, results: Path, execute: bool = True, force: bool
                   f"{src.stem.lower()}.html", file=sys.stderr)
             names[src] = src.stem.lower() + ".html"
     pages = []
-    for src in sorted(sources, key=lambda p: (p.name != readme, p.name)):
+    from rodpo.report import STUDY_PAGES
+    order = {f"study_{n}.ipynb": i for i, n in enumerate(STUDY_PAGES)}  # studies in reading order, then any other study page
+    for src in sorted(sources, key=lambda p: (p.name != readme, not is_study(p), order.get(p.name, len(order)), p.name)):
         proc = cache / src.name
         nb = nbformat.read(proc if proc.exists() else src, as_version=4)
         name = names[src]
-        pages.append({"section": "Documentation" if name == "index.html" else "API", "nb": nb,
+        section = "Documentation" if name == "index.html" else "Studies" if is_study(src) else "API"
+        pages.append({"section": section, "nb": nb,
                       "href": name, "stem": Path(name).stem, "src": src.name})
     if not any(p["href"] == "index.html" for p in pages) and (ROOT / "README.md").exists():
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell((ROOT / "README.md").read_text())])

@@ -377,3 +377,26 @@ def test_docs_site_plotly_figure_renders_offline(browser, site, shots):
         assert "NaN" not in page.locator("main").inner_text(), "the results page shows NaN: empty cells should be blank or an em dash"
         assert not page.errors, page.errors
         assert not [u for u in page.blocked if "plot" in u], page.blocked  # plotly.js came from the site itself
+
+
+def test_docs_site_study_pages_draw_their_figures_and_tables(browser, site, shots):
+    """Each study page (rodpo.report.STUDY_PAGES) draws its plotly figures and shows its tables, with no NaN and no error;
+    the home page shows the README's tables. Screenshots of the home page and of each study page go to `shots`."""
+    from rodpo.report import STUDY_PAGES
+    with serve(site) as base, new_page(browser, 1400, 1000) as page:
+        page.goto(base + "index.html", wait_until="load")
+        assert page.locator("main table").count() >= 4, "the home page lacks the README's tables of findings"
+        page.screenshot(path=str(shots / "docs-home.png"), full_page=False)
+        for name in STUDY_PAGES:
+            page.goto(base + f"study_{name}.html", wait_until="load")
+            page.locator(".plotly .main-svg").first.wait_for(state="visible", timeout=20_000)
+            plots = page.locator(".js-plotly-plot")
+            assert plots.count() >= 1 and page.locator(".plotly .main-svg .trace").count() >= 1, name
+            png = plots.first.screenshot(path=str(shots / f"docs-study_{name}-plot.png"))
+            assert drawn(png), f"study_{name}: the figure's screenshot is blank"
+            assert page.locator("main table").count() >= 1, f"study_{name}: no table"
+            text = page.locator("main").inner_text()
+            assert all(h in text for h in ("Question", "Setup", "Answer", "Commands")), f"study_{name}: a section is missing"
+            assert "NaN" not in text and "Traceback" not in text, f"study_{name} shows NaN or an error"
+            page.screenshot(path=str(shots / f"docs-study_{name}.png"), full_page=False)
+        assert not page.errors, page.errors

@@ -87,14 +87,15 @@ def test_benchmark_scripts_are_where_the_docs_say():
         assert s.removeprefix("benchmarks/") in listing, f"benchmarks/README.md does not list {s}"
 
 
-def test_main_job_table_recomputes_from_committed_per_user_ranks(tmp_path):
+@pytest.mark.parametrize("folder, n_runs", [("reproduce", 33), ("reproduce_k_sweep", 39)])
+def test_main_job_table_recomputes_from_committed_per_user_ranks(tmp_path, folder, n_runs):
     "The committed main job's summary.csv follows from its committed files alone: runs.csv and each run's test_ranks.npz (no metrics.json is committed, so that the README's main job trains on a fresh clone instead of reusing them)."
     import shutil
     from rodpo.experiment import summarize_experiment
     from rodpo.runs import load_ranks
-    src = ROOT / "results" / "reproduce" / "scientific"
+    src = ROOT / "results" / folder / "scientific"
     runs = sorted(p.parent for p in src.glob("*-seed*/test_ranks.npz"))
-    assert len(runs) == 39
+    assert len(runs) == n_runs
     shutil.copy(src / "runs.csv", tmp_path / "runs.csv")
     for run in runs:  # only what is committed: no metrics.json, no test_per_user.csv, no checkpoint
         (tmp_path / run.name).mkdir()
@@ -279,8 +280,23 @@ def test_controls_on_a_full_ce_backbone_refuse_the_arms_it_has_no_negatives_for(
                                          "python benchmarks/study/controls.py s --workers 2", "The three calls ran one after another")] == ["ce-quarter", "ce", "bce", None]
 
 
-def test_stage1_table_in_readme_follows_from_committed_per_user_ranks():
-    "README's first table (full-CE SASRec on Beauty, Sports, Toys): each run's test metrics recomputed here from its test_ranks.npz, then mean ± std over seeds as printed."
+def study_page(name: str) -> dict:
+    "Run the code cells of nbs/study_<name>.ipynb as the docs build does (from the repository root, displays dropped); its namespace."
+    import os
+    import nbformat
+    import IPython.display
+    nb, ns, cwd, display = nbformat.read(ROOT / "nbs" / f"study_{name}.ipynb", as_version=4), {}, os.getcwd(), IPython.display.display
+    os.chdir(ROOT); IPython.display.display = lambda *a, **k: None
+    try:
+        for c in nb.cells:
+            if c.cell_type == "code": exec(c.source, ns)
+    finally:
+        os.chdir(cwd); IPython.display.display = display
+    return ns
+
+
+def test_stage1_page_table_follows_from_committed_per_user_ranks():
+    "The stage-1 page's table (full-CE SASRec on Beauty, Sports, Toys): each run's test metrics recomputed here from its test_ranks.npz, then mean ± std over seeds as the page prints them."
     import numpy as np
     runs = sorted((ROOT / "results" / "stage1").glob("*-s[0-9]"))
     assert len(runs) == 9, runs
@@ -292,7 +308,31 @@ def test_stage1_table_in_readme_follows_from_committed_per_user_ranks():
         m = json.loads((run / "metrics.json").read_text())["test"]
         assert all(abs(own[k] - m[k]) < 1e-9 for k in own), (run.name, own, m)
         test.setdefault(run.name.rsplit("-s", 1)[0], []).append(own)
-    table = (ROOT / "README.md").read_text().split("### Stage 1: SASRec with full-softmax cross-entropy", 1)[1]
+    table = study_page("stage1")["table"].set_index("dataset")
     for dataset, rows in test.items():
-        cells = [f"{round(float(np.mean(v)), 4)} ± {round(float(np.std(v, ddof=1)), 4)}" for v in ([x[k] for x in rows] for k in ("ndcg@10", "hr@10", "mrr@10", "ndcg@5", "mrr@5"))]
-        assert f"| {dataset} | {len(rows)} | " + " | ".join(cells) + " |" in table, (dataset, cells)
+        cells = [f"{float(np.mean(v)):.4f} ± {float(np.std(v, ddof=1)):.4f}" for v in ([x[k] for x in rows] for k in ("ndcg@10", "hr@10", "mrr@10", "ndcg@5", "mrr@5"))]
+        assert list(table.loc[dataset].iloc[1:]) == cells and table.loc[dataset, "seeds"] == len(rows), (dataset, cells)
+
+
+def test_every_results_folder_is_on_a_study_page():
+    "Nothing is lost: every folder under results/ is read by a study page (rodpo.report.STUDY_PAGES), every path a page names exists, and every study page is listed."
+    from rodpo.report import STUDY_PAGES, study_of
+    folders = [p.name for p in (ROOT / "results").iterdir() if p.is_dir() and p.name not in ("screenshots", "tmp")]
+    assert not [f for f in folders if study_of(f) is None], "folders no study page reads"
+    assert not [r for reads in STUDY_PAGES.values() for r in reads if not (ROOT / "results" / r).exists()]
+    assert {p.stem.removeprefix("study_") for p in (ROOT / "nbs").glob("study_*.ipynb")} == set(STUDY_PAGES)
+
+
+@pytest.mark.parametrize("name", ["controls", "regimes", "reproducibility"])
+def test_study_page_answers_follow_from_the_committed_tables(name):
+    "A page's answer is rendered from its tables: run the page, and its numbers are those of the committed comparisons."
+    from rodpo.report import change_of, pick
+    ns = study_page(name)
+    if name == "controls":
+        r = pick(ns["bce"], dataset="toys", backbone="bce", arm="topk_stochastic-beta1.0", base="continue", metric="ndcg@5").iloc[0]
+        assert change_of(r).startswith(f"{r.rel_change:+.2%}") and (ns["vc"].p_holm < 0.05).sum() == ns["n_vc"]
+    elif name == "regimes":
+        assert len(ns["over"]) == 8 and set(ns["bce"].index) == {"scientific", "beauty", "toys"}
+    else:
+        rep = json.loads((ROOT / "results/reproduce/scientific/repeat.json").read_text())
+        assert rep["repeated"] == sum(r["repeated"] for r in rep["rows"]) and len(ns["rows"]) == rep["runs"]
