@@ -1,4 +1,4 @@
-"""What the study pages and the README share: reading the committed comparisons, formatting a change with its CI and Holm p, forest plots, and the README's table of findings.
+"""What the study pages and the README share: committed comparisons, changes with CIs, forest plots, the findings
 
 Docs: https://rodpo.github.io/rodpo/report.html.md"""
 
@@ -221,7 +221,7 @@ def readme_main_job(results=None):
               f"{r['repeated']} of {r['runs']} repeated every test metric to the last digit. The {r['runs'] - r['repeated']} that differ are "
               + ", ".join(f"`{d}`" for d in differ) + " runs: samplers that take a top-K of the scores, where most likely a last-bit "
               "difference in a float sum reorders a near tie and the run diverges (not traced further). Expect the same on another CPU: "
-              "the other runs repeat, these move within their intervals, and a p-value near a threshold can cross it. The committed "
+              "mostly these runs move, within their intervals, and a p-value near a threshold can cross it. The committed "
               "files are this clone's; the reproducibility page lists every run.")
     return Markdown("\n\n".join(textwrap.fill(p, 118) for p in (first, second)))
 
