@@ -45,9 +45,11 @@ def test_reproduce_refuses_the_parameters_it_sets_itself(name, fix, tmp_path):
 
 def test_off_a_terminal_the_main_job_logs_one_line_per_finished_run(tmp_path, capsys):
     progress, lines = tmp_path / "progress.json", []
-    with _Watch(progress, lines.append, prefix="ds: ", every=0.01, live=False) as w:
-        progress.write_text(json.dumps(dict(total=3, done=1, running={"hard-seed0": "step 5"}, lines=["[1/3] reference-seed0"])))
-        w._poll(); w._poll()  # a poll with nothing new adds nothing
-        progress.write_text(json.dumps(dict(total=3, done=3, running={}, lines=["[1/3] reference-seed0", "[2/3] a", "[3/3] b"])))
+    w = _Watch(progress, lines.append, prefix="ds: ", live=False)  # polled by hand here; the thread polls the same way
+    w._poll()  # no progress.json yet: nothing
+    progress.write_text(json.dumps(dict(total=3, done=1, running={"hard-seed0": "step 5"}, lines=["[1/3] reference-seed0"])))
+    w._poll(); w._poll()  # a poll with nothing new adds nothing
+    progress.write_text(json.dumps(dict(total=3, done=3, running={}, lines=["[1/3] reference-seed0", "[2/3] a", "[3/3] b"])))
+    w._poll()
     assert lines == ["ds: [1/3] reference-seed0", "ds: [2/3] a", "ds: [3/3] b"] and w.bar is None
     assert capsys.readouterr().err == ""  # no bar redrawn into a log
