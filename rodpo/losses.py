@@ -1,4 +1,4 @@
-"""The DPO objective against a frozen reference, pairwise or in the softmax (S-DPO) form, from the logits of targets and negatives only.
+"""Preference objectives against a frozen reference, from the logits of targets and negatives only: DPO, S-DPO and the robust variants, in one registry
 
 Docs: https://rodpo.github.io/rodpo/losses.html.md"""
 
@@ -6,36 +6,138 @@ Docs: https://rodpo.github.io/rodpo/losses.html.md"""
 
 # %% ../nbs/08_losses.ipynb #429e187e
 from __future__ import annotations
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['FORMS', 'dpo_loss', 'negative_weights', 'reward_margin']
+__all__ = ['OBJECTIVES', 'FORMS', 'Objective', 'register_objective', 'objective_params', 'describe_objectives', 'dpo_loss',
+           'negative_weights', 'reward_margin']
 
 # %% ../nbs/08_losses.ipynb #80d88e25
-FORMS = ("pairwise", "sdpo")
+@dataclass(frozen=True)
+class Objective:
+    "A registered preference objective: its loss per example and its hyperparameters."
+    name: str
+    loss: Callable  # loss(policy_pos, policy_neg, ref_pos, ref_neg, beta, **params) -> (N,)
+    params: dict = field(default_factory=dict)  # name -> (default, low, high, description): low <= value < high
+    doc: str = ""
+    weights: Callable | None = None  # closed-form |dL/d policy_neg| (same arguments), else autograd
+
+OBJECTIVES: dict[str, Objective] = {}  # name -> Objective, in registration order; DPOConfig.form is one of its keys
+
+def register_objective(name: str, params: dict | None = None, weights: Callable | None = None):
+    """Register `fn(policy_pos, policy_neg, ref_pos, ref_neg, beta, **params)` as the objective `name`: one function and this
+    decorator, nothing else to edit. `params`: {name: (default, low, high, description)}, checked as low <= value < high."""
+    def add(fn):
+        OBJECTIVES[name] = Objective(name, fn, dict(params or {}), (fn.__doc__ or "").strip(), weights)
+        return fn
+    return add
+
+def objective_params(form: str, params: dict | None = None) -> dict:
+    "The hyperparameters of objective `form`: `params` checked against its declaration, its defaults filled in."
+    if form not in OBJECTIVES: raise ValueError(f"form={form!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
+    spec, params = OBJECTIVES[form].params, dict(params or {})
+    unknown = sorted(set(params) - set(spec))
+    if unknown:
+        raise ValueError(f"{form} takes no {', '.join(unknown)}; its hyperparameters: "
+                         + (", ".join(f"{k} ({d[3]}, default {d[0]})" for k, d in spec.items()) or "none"))
+    out = {}
+    for k, (default, low, high, what) in spec.items():
+        v = params.get(k, default)
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v < high):
+            raise ValueError(f"{form}: {k}={v!r} must be a number in [{low}, {high}) ({what})")
+        out[k] = float(v)
+    return out
+
+def describe_objectives() -> str:
+    "The registered objectives and their hyperparameters, as one line of text (for --help)."
+    return "; ".join(name + (f" ({', '.join(f'{k}={d[0]}' for k, d in o.params.items())})" if o.params else "") for name, o in OBJECTIVES.items())
+
+def _margin(policy_pos, policy_neg, ref_pos, ref_neg):
+    "r(i+) - r(i-_j), (N, m): the implicit-reward margins."
+    return (policy_pos - ref_pos)[:, None] - (policy_neg - ref_neg)
 
 def dpo_loss(policy_pos: torch.Tensor,  # (N,) policy logit of each target
              policy_neg: torch.Tensor,  # (N, m) policy logits of the negatives
              ref_pos: torch.Tensor,  # (N,) reference logit of each target
              ref_neg: torch.Tensor,  # (N, m) reference logits of the negatives
              beta: float = 0.1,  # inverse temperature of the implicit reward
-             form: str = "pairwise",  # 'pairwise' (mean of pairwise terms) or 'sdpo' (softmax over negatives)
+             form: str = "pairwise",  # a name in OBJECTIVES: 'pairwise' (DPO), 'sdpo', 'cdpo', 'rdpo', 'ipo', 'hinge', 'simpo', 'lpo', ...
+             **params,  # the objective's hyperparameters (OBJECTIVES[form].params); defaults where not given
             ) -> torch.Tensor:
-    "DPO loss per example (N,), from target and negative logits of the policy and the frozen reference."
-    if form not in FORMS: raise ValueError(f"form={form!r} is not one of {FORMS}")
+    "The objective `form`'s loss per example (N,), from target and negative logits of the policy and the frozen reference."
+    if form not in OBJECTIVES: raise ValueError(f"form={form!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
     if not beta > 0: raise ValueError(f"beta={beta!r} must be > 0")
-    margin = (policy_pos - ref_pos)[:, None] - (policy_neg - ref_neg)  # r(i+) - r(i-_j), (N, m)
-    if form == "pairwise": return -F.logsigmoid(beta * margin).mean(1)
-    return -F.logsigmoid(-torch.logsumexp(-beta * margin, dim=1))
+    return OBJECTIVES[form].loss(policy_pos, policy_neg, ref_pos, ref_neg, beta, **objective_params(form, params))
+
+# %% ../nbs/08_losses.ipynb #b1c0a002
+def _pairwise_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta):
+    m = _margin(policy_pos, policy_neg, ref_pos, ref_neg)
+    return beta * torch.sigmoid(-beta * m) / m.shape[1]
+
+def _sdpo_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta):
+    m = -beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg)
+    return beta * torch.sigmoid(torch.logsumexp(m, dim=1, keepdim=True)) * torch.softmax(m, dim=1)
+
+@register_objective("pairwise", weights=_pairwise_weights)
+def _dpo(policy_pos, policy_neg, ref_pos, ref_neg, beta):
+    "DPO, pairwise: the mean over the m negatives of -log sigmoid(beta * margin)."
+    return -F.logsigmoid(beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg)).mean(1)
+
+@register_objective("sdpo", weights=_sdpo_weights)
+def _sdpo(policy_pos, policy_neg, ref_pos, ref_neg, beta):
+    "S-DPO, the softmax over the negatives: -log sigmoid(-log sum_j exp(-beta * margin_j))."
+    return -F.logsigmoid(-torch.logsumexp(-beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg), dim=1))
+
+_EPS = (0.1, 0.0, 0.5, "the assumed rate of flipped preferences (false negatives)")
+
+@register_objective("cdpo", params=dict(eps=_EPS))
+def _cdpo(policy_pos, policy_neg, ref_pos, ref_neg, beta, eps):
+    "Conservative DPO (label smoothing): mean_j -(1 - eps) log sigmoid(beta * margin) - eps log sigmoid(-beta * margin)."
+    z = beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg)
+    return (-(1 - eps) * F.logsigmoid(z) - eps * F.logsigmoid(-z)).mean(1)
+
+@register_objective("rdpo", params=dict(eps=_EPS))
+def _rdpo(policy_pos, policy_neg, ref_pos, ref_neg, beta, eps):
+    "Robust DPO (Chowdhury et al., 2024), unbiased under random flips: mean_j [-(1 - eps) log sigmoid(z) + eps log sigmoid(-z)] / (1 - 2 eps)."
+    z = beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg)
+    return ((-(1 - eps) * F.logsigmoid(z) + eps * F.logsigmoid(-z)) / (1 - 2 * eps)).mean(1)
+
+@register_objective("ipo")
+def _ipo(policy_pos, policy_neg, ref_pos, ref_neg, beta):
+    "IPO: mean_j (margin - 1 / (2 beta))^2, a squared loss that does not saturate through the logistic link."
+    return (_margin(policy_pos, policy_neg, ref_pos, ref_neg) - 1 / (2 * beta)).pow(2).mean(1)
+
+@register_objective("hinge")
+def _hinge(policy_pos, policy_neg, ref_pos, ref_neg, beta):
+    "Hinge (SLiC): mean_j relu(1 - beta * margin)."
+    return F.relu(1 - beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg)).mean(1)
+
+@register_objective("simpo", params=dict(gamma=(0.5, 0.0, math.inf, "the target reward margin")))
+def _simpo(policy_pos, policy_neg, ref_pos, ref_neg, beta, gamma):
+    "SimPO, reference-free: mean_j -log sigmoid(beta * (s(i+) - s(i-_j)) - gamma), with s the policy's logits."
+    return -F.logsigmoid(beta * (policy_pos[:, None] - policy_neg) - gamma).mean(1)
+
+@register_objective("lpo")
+def _lpo(policy_pos, policy_neg, ref_pos, ref_neg, beta):
+    "Listwise, as a product of Bradley-Terry terms over the negatives (LPO4Rec): sum_j -log sigmoid(beta * margin_j), not their mean."
+    return -F.logsigmoid(beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg)).sum(1)
+
+FORMS = tuple(OBJECTIVES)  # the objectives registered here; register_objective adds to OBJECTIVES
 
 # %% ../nbs/08_losses.ipynb #6731d890
-def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise") -> torch.Tensor:
-    "Gradient magnitude |dL/d policy_neg| of each negative (N, m), in closed form (no autograd)."
-    margin = (policy_pos - ref_pos)[:, None] - (policy_neg - ref_neg)
-    if form == "pairwise": return beta * torch.sigmoid(-beta * margin) / margin.shape[1]
-    lse = torch.logsumexp(-beta * margin, dim=1, keepdim=True)
-    return beta * torch.sigmoid(lse) * torch.softmax(-beta * margin, dim=1)
+def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise", **params) -> torch.Tensor:
+    "Gradient magnitude |dL/d policy_neg| of each negative (N, m): the objective's closed form where it declares one, else autograd."
+    o, params = OBJECTIVES.get(form), objective_params(form, params)
+    if o.weights is not None and not params: return o.weights(policy_pos, policy_neg, ref_pos, ref_neg, beta)
+    with torch.enable_grad():
+        x = policy_neg.detach().clone().requires_grad_()
+        (g,) = torch.autograd.grad(o.loss(policy_pos.detach(), x, ref_pos.detach(), ref_neg.detach(), beta, **params).sum(), x)
+    return g.abs()
 
 # %% ../nbs/08_losses.ipynb #5cc9c8b6
 def reward_margin(policy_pos, policy_neg, ref_pos, ref_neg) -> torch.Tensor:

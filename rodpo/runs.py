@@ -76,7 +76,7 @@ def load_checkpoint(path, map_location="cpu") -> SASRec:
     return model.to(map_location)
 
 _ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True, neg_exclude="target", negatives=False, switch=None, gbce_negatives=256, gbce_t=0.75, gbce_beta=None,
-              pool="exact", index_refresh=100, candidates=200, nlist=None, nprobe=16, rank_rows=16, index="flat", fused_adam=False, tied_output=True, rank_every=1, index_metric="ip")  # configuration fields added after runs were saved, with the value those runs had
+              pool="exact", index_refresh=100, candidates=200, nlist=None, nprobe=16, rank_rows=16, index="flat", fused_adam=False, tied_output=True, rank_every=1, index_metric="ip", loss_params=None)  # configuration fields added after runs were saved, with the value those runs had
 
 def _comparable(config: dict) -> dict:
     def strip(part):  # a configuration section and the sections inside it (a DPO run's sampler)

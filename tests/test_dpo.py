@@ -292,3 +292,38 @@ def test_experiment_names_the_switch_arms():
     assert (runs["continue-ce-seed0"].switch, runs["continue-gbce-seed0"].switch, runs["continue-seed0"].switch) == ("ce", "gbce", None)
     assert len({_identity(c) for c in runs.values()}) == 3  # three different runs
     assert "continue-ce" not in ExperimentConfig("beauty", "unused").strategies  # not in the default arms
+
+
+@pytest.mark.parametrize("form", ["cdpo", "ipo", "simpo"])
+def test_registered_objectives_train_and_are_recorded(setup, tmp_path, form):
+    "An objective from rodpo.losses.OBJECTIVES trains end to end: its step-1 value by hand, its weights by autograd, its name and hyperparameters in the records."
+    import math
+    from rodpo.dpo import dpo_step
+    from rodpo.losses import OBJECTIVES, objective_params
+    from rodpo.negatives import NegativeSampler
+    from rodpo.runs import load_checkpoint
+    small, ref = setup
+    cfg = DPOConfig(str(ref), beta=1.0, form=form, sampler=SamplerConfig("topk_stochastic", m=2, K=10), max_epochs=1, eval_every=10, progress=False)
+    policy, reference = load_checkpoint(ref / "best.pt").train(), load_checkpoint(ref / "best.pt").eval()
+    x, y = next(iter(TrainBatches(small.sequences, 50, 64).epoch(0)))
+    _, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, None)
+    if form != "simpo":  # policy = reference: cdpo is log 2 at any eps, ipo (0 - 1/2)^2; simpo reads the policy's logits only
+        assert d["loss"].numpy() == pytest.approx({"cdpo": math.log(2), "ipo": 0.25}[form], abs=1e-5)
+    r = fit_dpo(small, cfg, tmp_path / form, log=quiet)
+    assert r["preference"] == dict(form=form, **objective_params(form)) and set(r["preference"]) == {"form", *OBJECTIVES[form].params}
+    diag = json.loads((tmp_path / form / "diagnostics.json").read_text())
+    assert all(np.isfinite(s["loss"]) and 0 <= s["false_negative_grad_share"] <= 1 for s in diag)
+    assert json.loads((tmp_path / form / "config.json").read_text())["dpo"]["form"] == form
+
+
+def test_objective_hyperparameters_are_checked_with_the_valid_values(setup):
+    from rodpo.losses import OBJECTIVES
+    _, ref = setup
+    assert DPOConfig(str(ref), form="rdpo", loss_params={"eps": 0.2}).loss_params == {"eps": 0.2}
+    with pytest.raises(ValueError, match=r"form='dpo2' is not one of \('pairwise', 'sdpo'"):
+        DPOConfig(str(ref), form="dpo2")
+    with pytest.raises(ValueError, match=r"rdpo: eps=0.5 must be a number in \[0.0, 0.5\)"):
+        DPOConfig(str(ref), form="rdpo", loss_params={"eps": 0.5})
+    with pytest.raises(ValueError, match="ipo takes no eps; its hyperparameters: none"):
+        DPOConfig(str(ref), form="ipo", loss_params={"eps": 0.1})
+    assert len(OBJECTIVES) >= 8
