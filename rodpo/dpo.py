@@ -221,29 +221,37 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     policy.train(was)
     with torch.no_grad():
         diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form, **(cfg.loss_params or {})),
-                    ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach(), **pool)
+                    ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach(),
+                    chosen=pol_pos.detach() - ref_pos, rejected=pol_neg.detach() - ref_neg, **pool)  # implicit rewards r(i+), r(i-)
     return loss, diag
 
 # %% ../nbs/10_dpo.ipynb #0b66f631
 def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
     """One step's diagnostics from `dpo_step`'s per-position tensors `d` (None: this process had no positions), summed over processes.
     Ranks of -1 were not measured (pool='ann' measures `rank_rows` positions a step): `negative_rank` is then the mean over the `ranked_negatives`
-    that were, and `pool_recall` the mean recall of the exact top-K over the same positions; `index_age`: steps since the item index was built."""
-    sums = torch.zeros(14, dtype=torch.float64)
+    that were, and `pool_recall` the mean recall of the exact top-K over the same positions; `index_age`: steps since the item index was built.
+    With a DPO term, TRL's reward diagnostics: `rewards_chosen` and `rewards_rejected` (mean implicit rewards of targets and negatives) and
+    `rewards_accuracy` (the share of (target, negative) pairs with r(i+) > r(i-))."""
+    sums = torch.zeros(18, dtype=torch.float64)
     if d is not None:
         fn = futures.mask(pos_users, pos_index, d["negatives"]).cpu().double()
         w, r, lo, mg = (d[k].detach().cpu().double() for k in ("weights", "ranks", "loss", "margin"))
         rec = d["pool_recall"].cpu().double() if "pool_recall" in d else torch.zeros(0, dtype=torch.float64)
         rec, known = rec[rec.isfinite()], r >= 1
         age = [float(d["index_age"]), 1.0] if "index_age" in d else [0.0, 0.0]
+        if "chosen" in d:  # TRL's reward diagnostics: mean chosen and rejected rewards, accuracy (share of pairs with r(i+) > r(i-))
+            ch, rj = d["chosen"].detach().cpu().double(), d["rejected"].detach().cpu().double()
+            trl = [ch.sum(), ch.numel(), rj.sum(), (ch[:, None] > rj).sum()]
+        else: trl = [0.0, 0.0, 0.0, 0.0]
         sums = torch.tensor([lo.sum(), lo.numel(), fn.sum(), fn.numel(), (w * fn).sum(), w.sum(), r[known].sum(), mg.sum(), mg.numel(),
-                             known.sum(), rec.sum(), rec.numel(), *age], dtype=torch.float64)
+                             known.sum(), rec.sum(), rec.numel(), *age, *trl], dtype=torch.float64)
     s = all_sum(sums.to(dev)).cpu().tolist()
     out = dict(loss=round(s[0] / s[1], 5), false_negative_rate=round(s[2] / s[3], 5), false_negative_grad_share=round(s[4] / max(s[5], 1e-30), 5),
                negative_rank=round(s[6] / s[9], 2) if s[9] else None, reward_margin=round(s[7] / s[8], 5))
     if s[9] < s[3]: out["ranked_negatives"] = int(s[9])  # ranks measured on some positions only
     if s[11]: out["pool_recall"] = round(s[10] / s[11], 5)
     if s[13]: out["index_age"] = int(round(s[12] / s[13]))
+    if s[15]: out.update(rewards_chosen=round(s[14] / s[15], 5), rewards_rejected=round(s[16] / s[3], 5), rewards_accuracy=round(s[17] / s[3], 5))
     return out
 
 # %% ../nbs/10_dpo.ipynb #cc7305ba

@@ -312,7 +312,9 @@ def test_registered_objectives_train_and_are_recorded(setup, tmp_path, form):
     r = fit_dpo(small, cfg, tmp_path / form, log=quiet)
     assert r["preference"] == dict(form=form, **objective_params(form)) and set(r["preference"]) == {"form", *OBJECTIVES[form].params}
     diag = json.loads((tmp_path / form / "diagnostics.json").read_text())
-    assert all(np.isfinite(s["loss"]) and 0 <= s["false_negative_grad_share"] <= 1 for s in diag)
+    assert all(np.isfinite(s["loss"]) and 0 <= s["false_negative_grad_share"] <= 1 and 0 <= s["rewards_accuracy"] <= 1 for s in diag)
+    assert abs(diag[0]["rewards_chosen"]) < 1e-4 and abs(diag[0]["rewards_rejected"]) < 1e-4  # step 1: policy = reference
+    assert diag[-1]["reward_margin"] == pytest.approx(diag[-1]["rewards_chosen"] - diag[-1]["rewards_rejected"], abs=2e-5)
     assert json.loads((tmp_path / form / "config.json").read_text())["dpo"]["form"] == form
 
 
