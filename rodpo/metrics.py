@@ -15,7 +15,8 @@ from .model import SASRec
 
 # %% auto #0
 __all__ = ['KS', 'count_at_least', 'target_ranks', 'metrics_from_ranks', 'summarize', 'target_ranks_chunked',
-           'target_ranks_fused', 'topk_ordered', 'topk_chunked', 'evaluate', 'format_spread']
+           'target_ranks_fused', 'topk_ordered', 'topk_chunked', 'training_popularity', 'beyond_accuracy', 'evaluate',
+           'format_spread']
 
 # %% ../nbs/06_metrics.ipynb #f7c1cf2e
 def count_at_least(scores: torch.Tensor, t: torch.Tensor, block: int = 8192) -> torch.Tensor:
@@ -164,10 +165,32 @@ def topk_chunked(h: torch.Tensor, table: torch.Tensor, k: int, chunk: int = 6553
         ids = torch.cat([ids, i + a], 1).gather(1, pos)
     return vals, ids
 
+# %% ../nbs/06_metrics.ipynb #c2d0a002
+def training_popularity(sequences, n_items: int) -> torch.Tensor:
+    "Training interactions per item (n_items + 1,), index 0 the padding: every item of each sequence but its validation and test items."
+    counts = np.bincount(np.concatenate([np.asarray(s)[:-2] for s in sequences] or [np.zeros(0, np.int64)]), minlength=n_items + 1)
+    return torch.as_tensor(counts[:n_items + 1], dtype=torch.long)
+
+def beyond_accuracy(tops, targets, ranks, popularity, k: int = 10, head: float = 0.2) -> tuple[dict, pd.DataFrame]:
+    """Beyond-accuracy metrics of the top-`k` lists `tops` (users x k item ids): mean and per-user `pop@k` (training popularity of
+    the list) and `head@k` (share of head items: the most popular `head` of the catalogue, ties by lower id), `coverage@k` (distinct
+    listed items over the catalogue) and `tail_ndcg@k` (NDCG@k over the users whose target is a tail item, None if there is none)."""
+    popularity = torch.as_tensor(popularity)
+    n = len(popularity) - 1
+    order = np.lexsort((np.arange(1, n + 1), -popularity[1:].numpy()))  # most popular first, ties by lower id
+    is_head = np.zeros(n + 1, dtype=bool); is_head[order[:math.ceil(head * n)] + 1] = True
+    t = torch.as_tensor(tops)[:, :k].numpy()
+    per_user = pd.DataFrame({f"pop@{k}": popularity.numpy()[t].mean(1), f"head@{k}": is_head[t].mean(1)})
+    r, tail = np.asarray(ranks), ~is_head[np.asarray(targets)]
+    ndcg = np.where(r <= k, 1 / np.log2(r + 1), 0.0)
+    out = {c: float(per_user[c].mean()) for c in per_user}
+    out.update({f"coverage@{k}": len(np.unique(t)) / n, f"tail_ndcg@{k}": float(ndcg[tail].mean()) if tail.any() else None})
+    return out, per_user
+
 # %% ../nbs/06_metrics.ipynb #d42e0632
 @torch.no_grad()
-def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None, item_chunk=None) -> tuple[dict, pd.DataFrame]:
-    "Full-ranking metrics of `model` on an `EvalSet`: (mean metrics, per-user DataFrame with ranks). Ranks of a `SASRec` are counted block by block right after each block's scores (`target_ranks_fused`), other models' from their `score` matrix; `item_chunk`: instead score `h @ table.T` that many items at a time and count afterwards (`target_ranks_chunked`)."
+def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None, item_chunk=None, popularity=None, top: int = 10) -> tuple[dict, pd.DataFrame]:
+    "Full-ranking metrics of `model` on an `EvalSet`: (mean metrics, per-user DataFrame with ranks). Ranks of a `SASRec` are counted block by block right after each block's scores (`target_ranks_fused`), other models' from their `score` matrix; `item_chunk`: instead score `h @ table.T` that many items at a time and count afterwards (`target_ranks_chunked`). With `popularity` (training interactions per item, `training_popularity`) also each user's `top` items and the beyond-accuracy metrics of `beyond_accuracy`."
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
@@ -175,6 +198,7 @@ def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None,
     dot = type(model).score is SASRec.score  # scores are h @ table.T with the padding column at -inf: ranked without the score matrix
     order = (es.histories > 0).sum(1).argsort(stable=True)  # similar lengths together: batches trimmed to little padding
     ranks = torch.empty(len(es.targets), dtype=torch.long)
+    tops = torch.empty(len(es.targets), top, dtype=torch.long) if popularity is not None else None
     for idx in order.split(batch_size):
         hist = es.histories[idx]
         hist = hist[:, int((hist > 0).any(0).int().argmax()):].to(device)  # drop all-padding columns
@@ -186,12 +210,17 @@ def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None,
             ranks[idx] = target_ranks(model.score(h, table).float(), tgt, hist if mask_history else None).cpu()
         else:
             ranks[idx] = target_ranks_chunked(h.float(), table.float(), tgt, hist if mask_history else None, item_chunk).cpu()
+        if tops is not None:  # the recommended list, as ranked: the scores' top items, padding excluded (history not masked)
+            tops[idx] = (topk_chunked(h.float(), table.float(), top)[1] if dot else topk_ordered(model.score(h, table).float()[:, 1:], top)[1] + 1).cpu()
     model.train(was_training)
     ranks = ranks.numpy()
     per_user = metrics_from_ranks(ranks, ks)
     per_user.insert(0, "rank", ranks)
     per_user.insert(0, "user", es.users.numpy())
-    return summarize(per_user.drop(columns=["user", "rank"])), per_user
+    if tops is None: return summarize(per_user.drop(columns=["user", "rank"])), per_user
+    extra, users = beyond_accuracy(tops, es.targets, ranks, popularity, top)
+    for c in users.columns: per_user[c] = users[c].to_numpy()
+    return {**summarize(per_user.drop(columns=["user", "rank"] + list(users.columns))), **extra}, per_user
 
 # %% ../nbs/06_metrics.ipynb #ed610a70
 def format_spread(values, digits: int = 4) -> str:

@@ -16,7 +16,7 @@ from fastcore.docments import docments
 
 from .data import atomic_write, eval_set, SeqDataset
 from .model import SASRec, SASRecConfig
-from .metrics import evaluate
+from .metrics import evaluate, training_popularity
 try: import fcntl  # POSIX: run folders are locked while a run uses them
 except ImportError: fcntl = None
 
@@ -153,10 +153,12 @@ def load_ranks(run_dir) -> tuple[np.ndarray, np.ndarray]:
     with np.load(f) as z: return z["users"].astype(np.int64), z["ranks"].astype(np.int64)
 
 def final_evaluation(out: Path, ds: SeqDataset, valid, dev, batch_size=1024, mask_history=False) -> tuple[dict, dict]:
-    "Evaluate `out/best.pt` on validation and, once, on test; writes `test_per_user.csv` and the compact `test_ranks.npz`. Returns (valid, test) metrics."
+    """Evaluate `out/best.pt` on validation and, once, on test, with the beyond-accuracy metrics of its top-10 lists (training popularity,
+    head share, coverage, tail NDCG: `rodpo.metrics.beyond_accuracy`); writes `test_per_user.csv` and the compact `test_ranks.npz`. Returns (valid, test) metrics."""
     best = load_checkpoint(out/"best.pt", dev)
     valid_res, _ = evaluate(best, valid, batch_size, mask_history=mask_history)
-    test_res, per_user = evaluate(best, eval_set(ds, "test", best.cfg.max_len), batch_size, mask_history=mask_history)
+    test_res, per_user = evaluate(best, eval_set(ds, "test", best.cfg.max_len), batch_size, mask_history=mask_history,
+                                  popularity=training_popularity(ds.sequences, ds.n_items))
     atomic_write(out/"test_per_user.csv", lambda p: per_user.to_csv(p, index=False))
     save_ranks(out/RANKS_FILE, per_user["user"].to_numpy(), per_user["rank"].to_numpy())
     return valid_res, test_res
