@@ -470,8 +470,7 @@ def _looks_like_path(name: str) -> bool:
     "A name meant as a path: it has a folder separator, starts with '.' or '~', or ends in a file suffix such as '.txt'."
     return os.sep in name or "/" in name or name.startswith((".", "~")) or bool(re.search(r"\.[A-Za-z][A-Za-z0-9]{0,5}$", name))
 
-def load_dataset(
-name, data_dir=None, download=True) -> SeqDataset:
+def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
     "Load a benchmark by name (see `DATASETS`), or a user's own S3-Rec file or atomic folder by path."
     key = str(name).lower()
     if key in DATASETS:

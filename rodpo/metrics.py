@@ -181,10 +181,10 @@ def beyond_accuracy(tops, targets, ranks, popularity, k: int = 10, head: float =
     is_head = np.zeros(n + 1, dtype=bool); is_head[order[:math.ceil(head * n)] + 1] = True
     t = torch.as_tensor(tops)[:, :k].numpy()
     per_user = pd.DataFrame({f"pop@{k}": popularity.numpy()[t].mean(1), f"head@{k}": is_head[t].mean(1)})
-    r, tail = np.asarray(ranks), ~is_head[np.asarray(targets)]
-    ndcg = np.where(r <= k, 1 / np.log2(r + 1), 0.0)
+    tail = ~is_head[np.asarray(targets)]
     out = {c: float(per_user[c].mean()) for c in per_user}
-    out.update({f"coverage@{k}": len(np.unique(t)) / n, f"tail_ndcg@{k}": float(ndcg[tail].mean()) if tail.any() else None})
+    out.update({f"coverage@{k}": len(np.unique(t)) / n,
+                f"tail_ndcg@{k}": float(metrics_from_ranks(np.asarray(ranks)[tail], (k,))[f"ndcg@{k}"].mean()) if tail.any() else None})
     return out, per_user
 
 # %% ../nbs/06_metrics.ipynb #d42e0632
