@@ -17,7 +17,7 @@ import torch
 from .data import load_dataset, atomic_write
 from .metrics import format_spread, metrics_from_ranks
 from .model import SASRecConfig
-from .runs import save_json, RunFolderError, add_options, field_help, RANKS_FILE, load_ranks
+from .runs import save_json, RunFolderError, add_options, field_help, RANKS_FILE, load_ranks, _comparable
 from .train import TrainConfig, fit
 from .negatives import SamplerConfig, STRATEGIES
 from .objectives import LOSSES
@@ -79,7 +79,8 @@ def _record_config(cfg: ExperimentConfig, out: Path):
     d, f = json.loads(json.dumps(asdict(cfg))), out/"experiment.json"
     if f.exists():
         old = json.loads(f.read_text())
-        if {k: v for k, v in old.items() if k not in ("seeds", "strategies", "out_dir")} != {k: v for k, v in d.items() if k not in ("seeds", "strategies", "out_dir")}:
+        same = lambda c: _comparable({k: v for k, v in c.items() if k not in ("seeds", "strategies", "out_dir")})  # fields added since: their old value
+        if same(old) != same(d):
             raise ValueError(f"{out} holds an experiment with another configuration ({f}); choose a new out_dir")
         d["seeds"] = sorted(set(old["seeds"]) | set(d["seeds"]))
         d["strategies"] = [s for s in ARMS if s in set(old["strategies"]) | set(d["strategies"])]

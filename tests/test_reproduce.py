@@ -65,17 +65,23 @@ def test_bad_parameters_fail_with_a_clear_message(shared_data, tmp_path, monkeyp
 
 # ---------- the validation cell alone: the notebook's cells up to "## Training", without papermill
 
-def validate(tmp_path, **params):
-    "Run the parameters cell, `params` (as papermill injects them) and the cells before '## Training'; the resolved parameters."
+def checked(out_dir, **params) -> dict:
+    "Run the parameters cell, `params` (as papermill injects them) and the cells before '## Training' with `out_dir`; their namespace."
     nb = nbformat.read(NB, as_version=4)
     start = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     stop = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Training"))
     ns = {}
     exec(nb.cells[start].source, ns)
-    ns.update(params, out_dir=str(tmp_path / "o"))
+    ns.update(params, out_dir=str(out_dir))
     for c in nb.cells[start + 1:stop]:
         if c.cell_type == "code":
             exec(c.source, ns)
+    return ns
+
+
+def validate(tmp_path, **params):
+    "The resolved parameters of `checked` (written to parameters.json)."
+    checked(tmp_path / "o", **params)
     return json.loads((tmp_path / "o" / "parameters.json").read_text())["resolved"]
 
 
@@ -173,3 +179,15 @@ def test_notebook_defaults_are_the_library_defaults():
     d, s = DPOConfig("unused"), SamplerConfig()
     assert (p["beta"], p["ce_weight"], p["lr"], p["patience"], p["dpo_epochs"], p["form"]) == (d.beta, d.ce_weight, d.lr, d.patience, d.max_epochs, d.form)
     assert (p["m"], p["K"], p["pool"], p["index_refresh"]) == (s.m, s.K, s.pool, s.index_refresh) and d.keep_reference is False and (d.beta, d.ce_weight) == (1.0, 1.0)
+
+
+def test_the_main_job_accepts_its_committed_experiment_folder(tmp_path):
+    """The README's main job writes into results/reproduce/scientific on a fresh clone: the configuration its notebook builds today
+    must match the committed experiment.json, fields added since included (a new DPOConfig field once made it refuse the folder)."""
+    import shutil
+    from rodpo.experiment import _record_config
+    out = tmp_path / "o"
+    out.mkdir()
+    shutil.copy(ROOT / "results/reproduce/scientific/experiment.json", out / "experiment.json")
+    ns = checked(out)  # the defaults: the README's command
+    _record_config(ns["cfg"], out)  # raises "holds an experiment with another configuration" if they differ
