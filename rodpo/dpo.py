@@ -6,7 +6,7 @@ Docs: https://rodpo.github.io/rodpo/dpo.html.md"""
 
 # %% ../nbs/10_dpo.ipynb #c6695cd8
 from __future__ import annotations
-import argparse, contextlib, copy, json, math, re, sys, time
+import argparse, contextlib, copy, dataclasses, json, math, re, sys, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .data import SeqDataset, TrainBatches, eval_set, pad_left, load_dataset
 from .metrics import evaluate, topk_ordered
 from .moe import aux_loss
-from .losses import dpo_loss, negative_weights, reward_margin, OBJECTIVES, objective_params, describe_objectives
+from .losses import dpo_loss, negative_weights, reward_margin, OBJECTIVES, objective_params, describe_objectives, AUTO
 from .negatives import SamplerConfig, NegativeSampler, false_negative_mask, _mask_excluded
 from .runs import load_checkpoint, save_json, save_torch, seed_everything, rng_state, set_rng_state, prepare_run_folder, resolve_device, final_evaluation, RunLock
 from .runs import RunFolderError, add_options, deterministic
@@ -27,8 +27,9 @@ from .train import METRICS
 from .items import rows
 
 # %% auto #0
-__all__ = ['ANCHORS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'recorded', 'stage1_record', 'arm_name', 'FutureIndex', 'dpo_step',
-           'probe_users', 'probe', 'reference_hidden', 'fit_dpo', 'run_dpo', 'parser', 'main']
+__all__ = ['ANCHORS', 'LOGP_ROWS', 'LOGP_LOGITS', 'REFERENCE_CACHE_BYTES', 'DPOConfig', 'recorded', 'stage1_record', 'arm_name',
+           'FutureIndex', 'dpo_step', 'train_false_negative_rate', 'probe_users', 'probe', 'reference_hidden',
+           'fit_dpo', 'run_dpo', 'parser', 'main']
 
 # %% ../nbs/10_dpo.ipynb #b32e9d03
 ANCHORS = ("dropout", "deterministic")
@@ -40,7 +41,7 @@ class DPOConfig:
     seed: int = 0  # seeds data order, dropout and negative sampling
     beta: float = 1.0  # DPO inverse temperature; 1.0 is where the regimes study (results/regimes) found top-K stochastic DPO to help, 0.1 was compared and helped less
     form: str = "pairwise"  # the preference objective: a name in rodpo.losses.OBJECTIVES (pairwise is DPO; sdpo, cdpo, rdpo, ipo, hinge, simpo, lpo, ...)
-    loss_params: dict | None = None  # the objective's hyperparameters, e.g. {"eps": 0.1} for cdpo or rdpo; None: its defaults (OBJECTIVES[form].params)
+    loss_params: dict | None = None  # the objective's hyperparameters, e.g. {"eps": 0.1} for cdpo or rdpo, or {"eps": "auto"}: the false-negative rate of the sampler's negatives on training items (train_false_negative_rate); None: its defaults (OBJECTIVES[form].params)
     ce_weight: float = 1.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run); 1.0 as in every arm of the regimes study
     anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
     control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
@@ -223,7 +224,18 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
         diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form, **(cfg.loss_params or {})),
                     ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach(),
                     chosen=pol_pos.detach() - ref_pos, rejected=pol_neg.detach() - ref_neg, **pool)  # implicit rewards r(i+), r(i-)
+        r = slice(0, max(1, min(LOGP_ROWS, LOGP_LOGITS // len(table))))  # the target's log-probability needs each position's catalogue normaliser: on a sample
+        diag["logps_chosen"], diag["logps_chosen_ref"] = _target_logp(h[r].detach(), table.detach(), tgt[r]), _target_logp(rh[r], rtab, tgt[r])
     return loss, diag
+
+LOGP_ROWS = 256  # positions a step whose target log-probability (full-softmax log pi(i+)) the diagnostics measure: the first of the batch
+LOGP_LOGITS = 1 << 24  # at most this many catalogue logits for it (fewer rows on a large catalogue: 16 on a million items)
+
+def _target_logp(h, table, tgt) -> torch.Tensor:
+    "log softmax of the target over the catalogue (padding item 0 excluded), per position: the quantity DPOP keeps from falling."
+    z = h @ table.T
+    z[:, 0] = float("-inf")
+    return z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, 1)
 
 # %% ../nbs/10_dpo.ipynb #0b66f631
 def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
@@ -231,8 +243,10 @@ def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
     Ranks of -1 were not measured (pool='ann' measures `rank_rows` positions a step): `negative_rank` is then the mean over the `ranked_negatives`
     that were, and `pool_recall` the mean recall of the exact top-K over the same positions; `index_age`: steps since the item index was built.
     With a DPO term, TRL's reward diagnostics: `rewards_chosen` and `rewards_rejected` (mean implicit rewards of targets and negatives) and
-    `rewards_accuracy` (the share of (target, negative) pairs with r(i+) > r(i-))."""
-    sums = torch.zeros(18, dtype=torch.float64)
+    `rewards_accuracy` (the share of (target, negative) pairs with r(i+) > r(i-)); `logps_chosen`, the mean full-softmax log-probability of
+    the target under the policy, and `logps_chosen_shift`, the same minus under the reference, measured on `logps_rows` positions a step
+    (`LOGP_ROWS` per process): a negative shift means the DPO stage lowers the target's own likelihood."""
+    sums = torch.zeros(21, dtype=torch.float64)
     if d is not None:
         fn = futures.mask(pos_users, pos_index, d["negatives"]).cpu().double()
         w, r, lo, mg = (d[k].detach().cpu().double() for k in ("weights", "ranks", "loss", "margin"))
@@ -243,8 +257,12 @@ def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
             ch, rj = d["chosen"].detach().cpu().double(), d["rejected"].detach().cpu().double()
             trl = [ch.sum(), ch.numel(), rj.sum(), (ch[:, None] > rj).sum()]
         else: trl = [0.0, 0.0, 0.0, 0.0]
+        if "logps_chosen" in d:
+            lp, lr = d["logps_chosen"].cpu().double(), d["logps_chosen_ref"].cpu().double()
+            logp = [lp.sum(), (lp - lr).sum(), lp.numel()]
+        else: logp = [0.0, 0.0, 0.0]
         sums = torch.tensor([lo.sum(), lo.numel(), fn.sum(), fn.numel(), (w * fn).sum(), w.sum(), r[known].sum(), mg.sum(), mg.numel(),
-                             known.sum(), rec.sum(), rec.numel(), *age, *trl], dtype=torch.float64)
+                             known.sum(), rec.sum(), rec.numel(), *age, *trl, *logp], dtype=torch.float64)
     s = all_sum(sums.to(dev)).cpu().tolist()
     out = dict(loss=round(s[0] / s[1], 5), false_negative_rate=round(s[2] / s[3], 5), false_negative_grad_share=round(s[4] / max(s[5], 1e-30), 5),
                negative_rank=round(s[6] / s[9], 2) if s[9] else None, reward_margin=round(s[7] / s[8], 5))
@@ -252,7 +270,32 @@ def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
     if s[11]: out["pool_recall"] = round(s[10] / s[11], 5)
     if s[13]: out["index_age"] = int(round(s[12] / s[13]))
     if s[15]: out.update(rewards_chosen=round(s[14] / s[15], 5), rewards_rejected=round(s[16] / s[3], 5), rewards_accuracy=round(s[17] / s[3], 5))
+    if s[20]: out.update(logps_chosen=round(s[18] / s[20], 5), logps_chosen_shift=round(s[19] / s[20], 5), logps_rows=int(s[20]))
     return out
+
+# %% ../nbs/10_dpo.ipynb #a17e957b
+def train_false_negative_rate(reference, ref_table, ds: SeqDataset, cfg: DPOConfig, dev, batches: int = 20, chunk: int = 1024) -> float:
+    """The share of the negatives that `cfg.sampler` draws from the reference's scores, on the first `batches` training batches of
+    epoch 0, that come later in the user's training sequence (valid and test items excluded). Its own generator: the run's draws do not move."""
+    if cfg.sampler.pool != "exact": raise ValueError(f"eps='auto' measures the rate with an exact pool; pool={cfg.sampler.pool!r} (use a number for eps)")
+    futures = FutureIndex([s[:-2] for s in ds.sequences])  # training items only
+    sampler = NegativeSampler(cfg.sampler, ds.n_items, item_counts(ds.sequences, ds.n_items), n_keys=ds.n_interactions)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1_000_003)
+    hits = total = 0
+    with torch.no_grad():
+        for _, (x, y, users, tindex) in zip(range(batches), TrainBatches(ds.sequences, reference.cfg.max_len, cfg.batch_size, cfg.seed).epoch(0, with_source=True)):
+            m = y > 0
+            h = reference(x.to(dev), ref_table)[m.to(dev)].float()
+            hist = _histories(x, m).to(dev) if cfg.sampler.exclude_history else None
+            pos_users, pos_index, tgt = users[:, None].expand_as(m)[m], tindex[m], y[m].to(dev)
+            for i in range(0, len(h), chunk):
+                z = h[i:i + chunk] @ ref_table.float().T
+                z[:, 0] = float("-inf")
+                neg = sampler(z, tgt[i:i + chunk], None if hist is None else hist[i:i + chunk], gen)
+                fn = futures.mask(pos_users[i:i + chunk], pos_index[i:i + chunk], neg)
+                hits, total = hits + int(fn.sum()), total + fn.numel()
+    return hits / max(total, 1)
+
 
 # %% ../nbs/10_dpo.ipynb #cc7305ba
 def probe_users(ds: SeqDataset, n: int, seed: int) -> np.ndarray:
@@ -342,7 +385,12 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     cache = not cfg.control and ds.n_interactions * mc.hidden * 4 <= REFERENCE_CACHE_BYTES  # the `continue` arm never runs the reference
     ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp) if cache else None
     t_cache = time.perf_counter() - t_cache
-    step_fn = data_parallel(policy, lambda pol, *a, **kw: dpo_step(pol, reference, ref_table, sampler, cfg, *a, ref_hidden=ref_hidden, objective=objective, **kw), dev)
+    measured, run_cfg = None, cfg  # run_cfg: cfg with eps='auto' replaced by the measured false-negative rate
+    if not cfg.control and AUTO in objective_params(cfg.form, cfg.loss_params).values():
+        measured = dict(eps=broadcast(train_false_negative_rate(reference, ref_table, ds, cfg, dev) if rank == 0 else None))
+        run_cfg = dataclasses.replace(cfg, loss_params=objective_params(cfg.form, cfg.loss_params, measured))
+        log(f"eps = {measured['eps']:.4f}: the false-negative rate of the sampler's negatives on the reference, training items only")
+    step_fn = data_parallel(policy, lambda pol, *a, **kw: dpo_step(pol, reference, ref_table, sampler, run_cfg, *a, ref_hidden=ref_hidden, objective=objective, **kw), dev)
     batches = TrainBatches(ds.sequences, mc.max_len, cfg.batch_size, cfg.seed)
     sampler = NegativeSampler(cfg.sampler, ds.n_items, counts, n_keys=ds.n_interactions)
     offsets = torch.as_tensor(_position_keys(ds.sequences))
@@ -421,11 +469,14 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         valid_res, test_res = final_evaluation(out, ds, valid, dev)
         fnr = [d["false_negative_rate"] for d in diagnostics if "false_negative_rate" in d]
         recall = [d["pool_recall"] for d in diagnostics if "pool_recall" in d]
+        at_best = next((d for d in diagnostics if d["step"] == state["best_step"]), {})
         result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=None if cfg.control else cfg.beta, backbone=backbone,
                       **(dict(objective=objective.loss) if cfg.switch else {}), stage1=stage1_record(cfg.stage1, stage1_cfg),
-                      **({} if cfg.control else dict(preference=dict(form=cfg.form, **objective_params(cfg.form, cfg.loss_params)))),
+                      **({} if cfg.control else dict(preference=dict(form=cfg.form, **objective_params(cfg.form, cfg.loss_params, measured),
+                                                                     **({"measured": sorted(measured)} if measured else {})))),
                       anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
+                      **({k: at_best[k] for k in ("logps_chosen", "logps_chosen_shift") if k in at_best}),  # at the best step: has the target's likelihood fallen?
                       **(dict(mean_pool_recall=float(np.mean(recall))) if recall else {}),
                       wall_s=round(state["wall"], 1), device=str(dev), **(dict(processes=n) if n > 1 else {}))
         save_json(result, out/"metrics.json")

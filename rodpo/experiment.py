@@ -24,9 +24,10 @@ from .objectives import LOSSES
 from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
-__all__ = ['NEGATIVES_ONLY', 'SWITCHES', 'ARMS', 'ExperimentConfig', 'Run', 'plan', 'run_runs', 'run_experiment', 'run_sweep',
-           'sweep_table', 'sweep_figure', 'experiment_table', 'holm', 'paired_comparison', 'compare_arms', 'format_p',
-           'format_change', 'summarize_experiment', 'write_summary', 'parser', 'main']
+__all__ = ['NEGATIVES_ONLY', 'SWITCHES', 'ARMS', 'BEYOND_COLUMNS', 'ExperimentConfig', 'objective_label', 'Run', 'plan',
+           'run_runs', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table', 'holm',
+           'paired_comparison', 'compare_arms', 'format_p', 'format_change', 'summarize_experiment', 'write_summary',
+           'parser', 'main']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
 NEGATIVES_ONLY = tuple(f"negatives-{s}" for s in STRATEGIES)  # the negatives-only controls: the backbone's own loss with a strategy's negatives, no DPO term
@@ -45,6 +46,7 @@ class ExperimentConfig:
     stage1: dict = field(default_factory=dict)  # TrainConfig overrides for the reference
     dpo: dict = field(default_factory=dict)  # DPOConfig overrides (beta, form, ce_weight, lr, ...)
     sampler: dict = field(default_factory=dict)  # SamplerConfig overrides shared by all strategies (m, K, tau, ...)
+    objectives: tuple | None = None  # run every DPO arm once per objective: names in rodpo.losses.OBJECTIVES, or {"form": name, **params}; None: the one of `dpo`
 
     def __post_init__(self):
         self.strategies, self.seeds = tuple(self.strategies), tuple(self.seeds)
@@ -56,6 +58,11 @@ class ExperimentConfig:
             self.betas = tuple(self.betas)
             if not self.betas or "beta" in self.dpo: raise ValueError("ExperimentConfig: betas must be non-empty, and then dpo must not set beta")
             for b in self.betas: DPOConfig("unused", beta=b)
+        if self.objectives is not None:
+            self.objectives = tuple(o if isinstance(o, str) else dict(o) for o in self.objectives)
+            if not self.objectives or {"form", "loss_params"} & set(self.dpo):
+                raise ValueError("ExperimentConfig: objectives must be non-empty, and then dpo must not set form or loss_params")
+            for o in self.objectives: DPOConfig("unused", **_objective(o))  # an unknown name or hyperparameter fails here, naming the valid ones
         SASRecConfig(n_items=1, **self.model); TrainConfig(**self.stage1); DPOConfig("unused", **self.dpo)
 
     def runs(self, seed: int, stage1: str) -> list[tuple[str, DPOConfig]]:
@@ -68,22 +75,41 @@ class ExperimentConfig:
             if s in NEGATIVES_ONLY:  # no DPO term: one run whatever the betas
                 out.append((f"{s}-seed{seed}", DPOConfig(stage1, seed=seed, control=True, negatives=True, sampler=SamplerConfig(s.removeprefix("negatives-"), **self.sampler), **kw)))
                 continue
-            for b in (self.betas or (None,)):
-                name = f"{s}-seed{seed}" if b is None else f"{s}-beta{b}-seed{seed}"
-                out.append((name, DPOConfig(stage1, seed=seed, sampler=SamplerConfig(s, **self.sampler), **kw, **({} if b is None else dict(beta=b)))))
+            for o in (self.objectives or (None,)):
+                for b in (self.betas or (None,)):
+                    name = s + ("" if o is None else objective_label(o)) + ("" if b is None else f"-beta{b}")
+                    out.append((f"{name}-seed{seed}", DPOConfig(stage1, seed=seed, sampler=SamplerConfig(s, **self.sampler),
+                                                                **kw, **({} if o is None else _objective(o)), **({} if b is None else dict(beta=b)))))
         return out
+
+def _objective(o) -> dict:
+    "DPOConfig fields of an entry of `ExperimentConfig.objectives`: a name, or {'form': name, **hyperparameters}."
+    if isinstance(o, str): return dict(form=o)
+    if not isinstance(o, dict) or not isinstance(o.get("form"), str):
+        raise ValueError(f"ExperimentConfig: objective {o!r} must be a name in rodpo.losses.OBJECTIVES or a dict {{'form': name, **hyperparameters}}")
+    params = {k: v for k, v in o.items() if k != "form"}
+    return dict(form=o["form"], loss_params=params or None)
+
+def objective_label(o) -> str:
+    "The part of a run's name that tells its objective apart: '' for DPO (`pairwise` with its defaults), '-cdpo', '-cdpo-eps0.2'."
+    d = _objective(o)
+    if d["form"] == "pairwise" and not d.get("loss_params"): return ""
+    return f"-{d['form']}" + "".join(f"-{k}{v}" for k, v in sorted((d.get("loss_params") or {}).items()))
 
 # %% ../nbs/11_experiment.ipynb #5db7275f
 def _record_config(cfg: ExperimentConfig, out: Path):
-    "Write experiment.json; experiments split over several calls (one seed per process, say) record the union of their seeds and strategies."
+    "Write experiment.json; experiments split over several calls (one seed per process, say) record the union of their seeds, strategies and objectives."
     d, f = json.loads(json.dumps(asdict(cfg))), out/"experiment.json"
     if f.exists():
         old = json.loads(f.read_text())
-        same = lambda c: _comparable({k: v for k, v in c.items() if k not in ("seeds", "strategies", "out_dir")})  # fields added since: their old value
+        same = lambda c: _comparable({k: v for k, v in c.items() if k not in ("seeds", "strategies", "out_dir", "objectives")})  # fields added since: their old value
         if same(old) != same(d):
             raise ValueError(f"{out} holds an experiment with another configuration ({f}); choose a new out_dir")
         d["seeds"] = sorted(set(old["seeds"]) | set(d["seeds"]))
         d["strategies"] = [s for s in ARMS if s in set(old["strategies"]) | set(d["strategies"])]
+        if old.get("objectives") or d["objectives"]:  # the union too: a call may run its own objectives (the study's controls run only DPO's)
+            new = [o for o in d["objectives"] or ["pairwise"] if o not in (old.get("objectives") or ["pairwise"])]
+            d["objectives"] = (old.get("objectives") or ["pairwise"]) + new
     save_json(d, f)
 
 @dataclass
@@ -421,8 +447,11 @@ def format_change(r) -> str:
     "A `compare_arms` row's relative change with its CI, in percent: +1.23% [-0.40, +2.90]."
     return f"{100 * r.rel_change:+.2f}% [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
 
+BEYOND_COLUMNS = ("pop@10", "coverage@10")
+
 def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"), bases=("continue", "reference", "hard", "negatives"), n_boot: int = 1000) -> pd.DataFrame:
     """Per arm: mean ± std over seeds of the test `metrics`; for NDCG@5 and MRR@5 the relative change vs each baseline with its 95% CI and Holm-adjusted p (`compare_arms`);
+    beyond accuracy (`BEYOND_COLUMNS`: the training popularity of the top-10 and the catalogue coverage@10, `rodpo.metrics.beyond_accuracy`);
     mean false-negative rate; mean training time of a run in seconds (`train_s`: the cost of an arm, on the machine and with the workers it ran with)."""
     table = experiment_table(out_dir)
     cmp = compare_arms(out_dir, [k for k in ("ndcg@5", "mrr@5") if k in metrics], bases, n_boot)
@@ -432,6 +461,8 @@ def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"
         for k in metrics:
             v = g[f"test_{k}"]
             row[k] = format_spread(v)  # one seed: the value alone
+        for k in BEYOND_COLUMNS:  # beyond accuracy, where the runs recorded it (runs.csv files written before have no such column)
+            if f"test_{k}" in g and g[f"test_{k}"].notna().all(): row[k] = format_spread(g[f"test_{k}"])
         for r in (cmp[cmp.arm == arm].itertuples() if len(cmp) else ()):
             base = "negatives" if r.base.startswith("negatives-") else r.base.split("-beta")[0]  # one column for each arm's own negatives-only control
             row[f"{r.metric} vs {base}"] = format_change(r)
@@ -460,6 +491,10 @@ def write_summary(out_dir, sweeps=()) -> pd.DataFrame:
 
 def _ints(s: str) -> tuple: return tuple(int(v) for v in s.split(","))
 def _floats(s: str) -> tuple | None: return None if s.strip().lower() == "none" else tuple(float(v) for v in s.split(","))
+def _names(s: str) -> tuple | None:
+    "Comma-separated names, or a JSON list (of names and {'form': name, **params}); 'none': None."
+    if s.strip().lower() == "none": return None
+    return tuple(json.loads(s)) if s.strip().startswith("[") else tuple(v.strip() for v in s.split(","))
 
 def _sweep(s: str) -> tuple:
     param, eq, values = s.partition("=")
@@ -470,7 +505,7 @@ def parser(out_default: str = "runs/experiment-{dataset}") -> argparse.ArgumentP
     "The options of `rodpo-experiment`: the fields of `ExperimentConfig`, the sweeps and what to skip."
     p = argparse.ArgumentParser(prog="rodpo-experiment", description="Compare the continue control and negative strategies for the DPO stage over seeds "
                                 "on one dataset; write summary.csv and summary.md in the experiment folder and print the summary as JSON.")
-    add_options(p, ExperimentConfig, skip=("out_dir",), types=dict(seeds=(_ints, "S,S"), betas=(_floats, "B,B")))
+    add_options(p, ExperimentConfig, skip=("out_dir",), types=dict(seeds=(_ints, "S,S"), betas=(_floats, "B,B"), objectives=(_names, "NAME,NAME")))
     p.add_argument("--out_dir", "--out", default=None, metavar="DIR",
                    help=f"{field_help(ExperimentConfig)['out_dir']} (default: {out_default.replace('{dataset}', '<dataset>')})")
     p.add_argument("--sweep", action="append", type=_sweep, default=[], metavar="PARAM=V1,V2",
@@ -488,7 +523,8 @@ def main(argv=None, out_default: str = "runs/experiment-{dataset}"):
     out = a.out_dir or out_default.format(dataset=Path(a.dataset).name)
     t0 = time.perf_counter()
     try:
-        cfg = ExperimentConfig(a.dataset, str(out), strategies=a.strategies, seeds=a.seeds, betas=a.betas, model=a.model, stage1=a.stage1, dpo=a.dpo, sampler=a.sampler)
+        cfg = ExperimentConfig(a.dataset, str(out), strategies=a.strategies, seeds=a.seeds, betas=a.betas, model=a.model, stage1=a.stage1, dpo=a.dpo, sampler=a.sampler,
+                               objectives=a.objectives)
         if not a.sweep_only: run_experiment(cfg, workers=a.workers, sweeps=dict(a.sweep))
         else:
             for param, values in a.sweep: run_sweep(cfg, param, values, workers=a.workers)

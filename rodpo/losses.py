@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'FORMS', 'Objective', 'register_objective', 'objective_params', 'describe_objectives', 'dpo_loss',
-           'negative_weights', 'reward_margin']
+__all__ = ['OBJECTIVES', 'AUTO', 'MEASURED', 'FORMS', 'Objective', 'register_objective', 'objective_params',
+           'describe_objectives', 'dpo_loss', 'negative_weights', 'reward_margin']
 
 # %% ../nbs/08_losses.ipynb #80d88e25
 @dataclass(frozen=True)
@@ -37,8 +37,12 @@ def register_objective(name: str, params: dict | None = None, weights: Callable 
         return fn
     return add
 
-def objective_params(form: str, params: dict | None = None) -> dict:
-    "The hyperparameters of objective `form`: `params` checked against its declaration, its defaults filled in."
+AUTO = "auto"  # a hyperparameter value the DPO stage measures from the data: eps, as the false-negative rate on training items
+MEASURED = ("eps",)  # the hyperparameters that may be AUTO
+
+def objective_params(form: str, params: dict | None = None, measured: dict | None = None) -> dict:
+    """The hyperparameters of objective `form`: `params` checked against its declaration, its defaults filled in. A value AUTO
+    (for a hyperparameter in MEASURED) stays AUTO, or with `measured` ({name: value}) becomes that value, checked in its range."""
     if form not in OBJECTIVES: raise ValueError(f"form={form!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
     spec, params = OBJECTIVES[form].params, dict(params or {})
     unknown = sorted(set(params) - set(spec))
@@ -48,14 +52,18 @@ def objective_params(form: str, params: dict | None = None) -> dict:
     out = {}
     for k, (default, low, high, what) in spec.items():
         v = params.get(k, default)
+        if v == AUTO and k in MEASURED:
+            if measured is None or k not in measured: out[k] = AUTO; continue
+            v = measured[k]
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v < high):
-            raise ValueError(f"{form}: {k}={v!r} must be a number in [{low}, {high}) ({what})")
+            raise ValueError(f"{form}: {k}={v!r} must be a number in [{low}, {high}) ({what})" + (f" or {AUTO!r}" if k in MEASURED else ""))
         out[k] = float(v)
     return out
 
 def describe_objectives() -> str:
     "The registered objectives and their hyperparameters, as one line of text (for --help)."
-    return "; ".join(name + (f" ({', '.join(f'{k}={d[0]}' for k, d in o.params.items())})" if o.params else "") for name, o in OBJECTIVES.items())
+    value = lambda k, d: f"{k}={d[0]}" + (f" or {AUTO}" if k in MEASURED else "")
+    return "; ".join(name + (f" ({', '.join(value(k, d) for k, d in o.params.items())})" if o.params else "") for name, o in OBJECTIVES.items())
 
 def _margin(policy_pos, policy_neg, ref_pos, ref_neg):
     "r(i+) - r(i-_j), (N, m): the implicit-reward margins."
@@ -72,7 +80,14 @@ def dpo_loss(policy_pos: torch.Tensor,  # (N,) policy logit of each target
     "The objective `form`'s loss per example (N,), from target and negative logits of the policy and the frozen reference."
     if form not in OBJECTIVES: raise ValueError(f"form={form!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
     if not beta > 0: raise ValueError(f"beta={beta!r} must be > 0")
-    return OBJECTIVES[form].loss(policy_pos, policy_neg, ref_pos, ref_neg, beta, **objective_params(form, params))
+    return OBJECTIVES[form].loss(policy_pos, policy_neg, ref_pos, ref_neg, beta, **_numbers(form, params))
+
+def _numbers(form, params) -> dict:
+    "objective_params with every value a number: an AUTO one is for the DPO stage to measure, not for the loss."
+    out = objective_params(form, params)
+    if auto := [k for k, v in out.items() if v == AUTO]:
+        raise ValueError(f"{form}: {', '.join(f'{k}={AUTO!r}' for k in auto)} is measured by the DPO stage (rodpo.dpo.fit_dpo); give the loss a number")
+    return out
 
 # %% ../nbs/08_losses.ipynb #b1c0a002
 def _pairwise_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta):
@@ -132,7 +147,7 @@ FORMS = tuple(OBJECTIVES)  # the objectives registered here; register_objective 
 # %% ../nbs/08_losses.ipynb #6731d890
 def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise", **params) -> torch.Tensor:
     "Gradient magnitude |dL/d policy_neg| of each negative (N, m): the objective's closed form where it declares one, else autograd."
-    o, params = OBJECTIVES.get(form), objective_params(form, params)
+    o, params = OBJECTIVES.get(form), _numbers(form, params)
     if o.weights is not None and not params: return o.weights(policy_pos, policy_neg, ref_pos, ref_neg, beta)
     with torch.enable_grad():
         x = policy_neg.detach().clone().requires_grad_()

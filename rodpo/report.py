@@ -48,12 +48,13 @@ def change_of(row) -> str:
     return fmt_change(row["rel_change"], row["ci_low"], row["ci_high"], row.get("p_holm"))
 
 # %% ../nbs/16_report.ipynb #1863a95a
-def comparisons(*folders, results=None) -> pd.DataFrame:
-    """Every paired comparison of the study folders `folders` (paths relative to `results`): their `regimes.csv` files, one
-    row per backbone, arm, baseline and metric, with the dataset (the folder's name) and the folder it came from."""
+def comparisons(*folders, results=None, file: str = "regimes.csv") -> pd.DataFrame:
+    """Every paired comparison of the study folders `folders` (paths relative to `results`): their `file` tables (`regimes.csv`;
+    the objectives study's `objectives.csv`), one row per backbone, arm, baseline and metric, with the dataset (the folder's name)
+    and the folder it came from."""
     root, rows = Path(results or results_dir()), []
     for f in folders:
-        t = pd.read_csv(root/f/"regimes.csv")
+        t = pd.read_csv(root/f/file)
         t.insert(0, "dataset", Path(f).name); t["folder"] = f"results/{f}"
         rows.append(t)
     return pd.concat(rows, ignore_index=True)
@@ -167,7 +168,7 @@ STUDY_PAGES = {  # study page (nbs/study_<name>.ipynb) -> the results/ folders a
     "stage1": ["stage1"], "modalities": ["stage1_scientific", "stage1_scientific_aux", "stage1_beauty_moe"],
     "regimes": ["regimes/scientific", "regimes/beauty", "regimes/toys"],
     "controls": ["controls", "controls_softmax", "regimes/gap_vs_gain.json"],
-    "movielens": ["regimes/ml-100k", "backbones/ml-100k"], "negatives": ["stage1_scientific_gbce", "backbones", "bce_negatives"],
+    "objectives": ["objectives"], "movielens": ["regimes/ml-100k", "backbones/ml-100k"], "negatives": ["stage1_scientific_gbce", "backbones", "bce_negatives"],
     "ann": ["ann_pool", "benchmarks/ann_trained_l2.json", "benchmarks/scale_train_l2.json"],
     "speed": ["benchmarks/stage1_speed_cpu.json", "benchmarks/dpo_speed_cpu.json", "benchmarks/moe_speed.json", "benchmarks/recbole_beauty.json"],
     "reproducibility": ["reproduce", "reproduce_k_sweep"]}

@@ -315,6 +315,9 @@ def test_registered_objectives_train_and_are_recorded(setup, tmp_path, form):
     assert all(np.isfinite(s["loss"]) and 0 <= s["false_negative_grad_share"] <= 1 and 0 <= s["rewards_accuracy"] <= 1 for s in diag)
     assert abs(diag[0]["rewards_chosen"]) < 1e-4 and abs(diag[0]["rewards_rejected"]) < 1e-4  # step 1: policy = reference
     assert diag[-1]["reward_margin"] == pytest.approx(diag[-1]["rewards_chosen"] - diag[-1]["rewards_rejected"], abs=2e-5)
+    assert abs(diag[0]["logps_chosen_shift"]) < 1e-4 and all(s["logps_chosen"] < 0 and s["logps_rows"] > 0 for s in diag)  # step 1: policy = reference
+    best = next(s for s in diag if s["step"] == r["best_step"])
+    assert (r["logps_chosen"], r["logps_chosen_shift"]) == (best["logps_chosen"], best["logps_chosen_shift"])
     assert json.loads((tmp_path / form / "config.json").read_text())["dpo"]["form"] == form
 
 
@@ -329,3 +332,40 @@ def test_objective_hyperparameters_are_checked_with_the_valid_values(setup):
     with pytest.raises(ValueError, match="ipo takes no eps; its hyperparameters: none"):
         DPOConfig(str(ref), form="ipo", loss_params={"eps": 0.1})
     assert len(OBJECTIVES) >= 8
+
+
+def test_target_log_probability_is_the_log_softmax_over_the_catalogue_without_padding():
+    from rodpo.dpo import _target_logp
+    g = torch.Generator().manual_seed(0)
+    h, table, tgt = torch.randn(5, 4, generator=g), torch.randn(7, 4, generator=g), torch.tensor([1, 6, 3, 3, 2])
+    direct = torch.log_softmax((h.double() @ table[1:].double().T), 1)[torch.arange(5), tgt - 1]  # items 1..6; item 0 is padding
+    assert torch.allclose(_target_logp(h, table, tgt).double(), direct, atol=1e-5)
+
+
+def test_eps_auto_is_the_training_false_negative_rate_of_the_sampler(setup, tmp_path):
+    "eps='auto' becomes the share of `hard` negatives (the reference's top item other than the target) that come later in the user's training sequence, checked by a loop over positions; validation and test items never count."
+    from rodpo.dpo import train_false_negative_rate
+    from rodpo.runs import load_checkpoint
+    small, ref = setup
+    cfg = DPOConfig(str(ref), beta=1.0, form="cdpo", loss_params={"eps": "auto"}, sampler=SamplerConfig("hard", m=1), max_epochs=1,
+                    eval_every=10, progress=False, batch_size=64)
+    reference = load_checkpoint(ref / "best.pt").eval()
+    table = reference.item_table().detach()
+    rate = train_false_negative_rate(reference, table, small, cfg, torch.device("cpu"), batches=3)
+    hits = total = 0
+    with torch.no_grad():
+        for _, (x, y, users, tindex) in zip(range(3), TrainBatches(small.sequences, 50, 64, cfg.seed).epoch(0, with_source=True)):
+            scores = (reference(x, table) @ table.T).numpy()
+            for r, c in (y > 0).nonzero().tolist():
+                seq, t = small.sequences[int(users[r])], int(tindex[r, c])
+                s = scores[r, c].copy()
+                s[0] = s[seq[t]] = -np.inf  # padding and the target (exclude_history is off)
+                later = set(seq[t + 1:len(seq) - 2].tolist())  # training items after the target: not the validation or test item
+                hits, total = hits + (int(s.argmax()) in later), total + 1
+    assert total > 100 and rate == pytest.approx(hits / total, abs=2 / total)  # a near tie may pick another item
+    r = fit_dpo(small, cfg, tmp_path / "auto", log=quiet)
+    assert r["preference"]["measured"] == ["eps"] and r["preference"]["eps"] == pytest.approx(train_false_negative_rate(
+        reference, table, small, cfg, torch.device("cpu")))
+    with pytest.raises(ValueError, match="is measured by the DPO stage"):
+        from rodpo.losses import dpo_loss
+        dpo_loss(torch.zeros(2), torch.zeros(2, 1), torch.zeros(2), torch.zeros(2, 1), 1.0, "cdpo", eps="auto")
