@@ -16,7 +16,7 @@ import torch
 # %% auto #0
 __all__ = ['REMOTE_FILES', 'MIN_SEQ_LEN', 'MAX_ATTRIBUTE_ID', 'DATASETS', 'SCIENTIFIC_FEATURES', 'ML100K_MEMBERS',
            'RodpoDataError', 'UnknownDatasetError', 'DatasetNotFoundError', 'DataFormatError', 'ChecksumError',
-           'DataNotFoundError', 'cache_dir', 'data_roots', 'sha256sum', 'atomic_write', 'download', 'fetch',
+           'DataNotFoundError', 'cache_dir', 'data_roots', 'sha256sum', 'added', 'atomic_write', 'download', 'fetch',
            'verify_local', 'SeqDataset', 'read_s3rec_sequences', 'read_item2attributes', 'read_features', 'read_atomic',
            'DatasetSpec', 'read_movielens', 'load_dataset', 'synthetic_dataset', 'pad_left', 'EvalSet', 'eval_set',
            'training_windows', 'TrainBatches']
@@ -105,6 +105,11 @@ def sha256sum(path, chunk=1 << 20) -> str:
     return h.hexdigest()
 
 # %% ../nbs/00_data.ipynb #9b81c3fa
+def added(default):
+    """A configuration field added after runs were saved: `dataclasses.field(default=default)`, marked so that a saved
+    configuration without it reads as `default` (`rodpo.runs._comparable`) and its run folder accepts the same run."""
+    return field(default=default, metadata={"added": default})
+
 def atomic_write(path, write):
     "Call `write(tmp_path)` on a temporary file beside `path`, then rename it to `path` atomically; on any error nothing is left behind."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)

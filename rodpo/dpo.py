@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import SeqDataset, TrainBatches, eval_set, pad_left, load_dataset
+from .data import SeqDataset, TrainBatches, eval_set, pad_left, load_dataset, added
 from .metrics import evaluate, topk_ordered
 from .moe import aux_loss
 from .losses import dpo_loss, negative_weights, reward_margin, OBJECTIVES, objective_params, describe_objectives, AUTO
@@ -41,12 +41,12 @@ class DPOConfig:
     seed: int = 0  # seeds data order, dropout and negative sampling
     beta: float = 1.0  # DPO inverse temperature; 1.0 is where the regimes study (results/regimes) found top-K stochastic DPO to help, 0.1 was compared and helped less
     form: str = "pairwise"  # the preference objective: a name in rodpo.losses.OBJECTIVES (pairwise is DPO; sdpo, cdpo, rdpo, ipo, hinge, simpo, lpo, ...)
-    loss_params: dict | None = None  # the objective's hyperparameters, e.g. {"eps": 0.1} for cdpo or rdpo, or {"eps": "auto"}: the false-negative rate of the sampler's negatives on training items (train_false_negative_rate); None: its defaults (OBJECTIVES[form].params)
+    loss_params: dict | None = added(None)  # the objective's hyperparameters, e.g. {"eps": 0.1} for cdpo or rdpo, or {"eps": "auto"}: the false-negative rate of the sampler's negatives on training items (train_false_negative_rate); None: its defaults (OBJECTIVES[form].params)
     ce_weight: float = 1.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run); 1.0 as in every arm of the regimes study
     anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
     control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
-    switch: str | None = None  # with control: continue the reference with this stage-1 objective instead of its own (e.g. 'ce': a BCE reference continued with full-softmax CE; the arm `continue-ce`); None: its own
-    negatives: bool = False  # with control: the negatives-only control, the backbone's own loss with the sampler's negatives in place of its own draws (bce: the row's negative; gbce: its k; sampled_softmax: added to its shared ones); no DPO term
+    switch: str | None = added(None)  # with control: continue the reference with this stage-1 objective instead of its own (e.g. 'ce': a BCE reference continued with full-softmax CE; the arm `continue-ce`); None: its own
+    negatives: bool = added(False)  # with control: the negatives-only control, the backbone's own loss with the sampler's negatives in place of its own draws (bce: the row's negative; gbce: its k; sampled_softmax: added to its shared ones); no DPO term
     lr: float = 1e-4  # Adam learning rate
     batch_size: int = 128  # training rows per step
     max_epochs: int = 30  # upper bound on epochs; 30 with patience 3, as in the reproduction notebook (on Scientific at 20, one arm of 18 still selected its 18th epoch)
@@ -57,8 +57,8 @@ class DPOConfig:
     metric: str = "ndcg@10"  # validation metric for early stopping and selection
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # negative strategy
     device: str = "auto"  # 'auto', 'cpu', 'cuda', ...
-    amp: bool = False  # bfloat16 autocast of the policy's and the reference's encoder (for CUDA); scores, losses and sampling stay in float32
-    fused_adam: bool = False  # Adam's fused kernel (`torch.optim.Adam(fused=True)`): one pass over each parameter, about 10x faster on a million-item table on a CPU; the same update up to float rounding, so runs are not bit-identical with the default
+    amp: bool = added(False)  # bfloat16 autocast of the policy's and the reference's encoder (for CUDA); scores, losses and sampling stay in float32
+    fused_adam: bool = added(False)  # Adam's fused kernel (`torch.optim.Adam(fused=True)`): one pass over each parameter, about 10x faster on a million-item table on a CPU; the same update up to float rounding, so runs are not bit-identical with the default
     progress: bool = True  # progress bars
 
     def __post_init__(self):
@@ -189,9 +189,10 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     hist = _histories(x, m) if cfg.sampler.exclude_history else None
     neg = torch.empty(len(tgt), cfg.sampler.m, dtype=torch.long, device=h.device)
     ranks = torch.empty_like(neg)
+    row_of, index = torch.arange(len(x), device=tgt.device)[:, None].expand_as(m)[m], torch.arange(len(tgt), device=tgt.device)  # each position's batch row
     def visit(rows, z):  # one chunk of the catalogue logits, padding column at -inf, as `policy.score` gives them
         neg[rows], ranks[rows] = sampler(z, tgt[rows], None if hist is None else hist[rows], generator,
-                                         keys=None if keys is None else keys[rows], step=step, with_ranks=True)
+                                         keys=None if keys is None else keys[rows], step=step, with_ranks=True, batch=(tgt, row_of, index[rows]))
     ann = cfg.sampler.pool == "ann"
     fused = bool(weight) and objective.loss == "ce" and cfg.anchor == "deterministic" and not cfg.control and not ann  # the CE anchor is this same catalogue pass
     chunk = chunk or chunk_rows(h.device, len(table))
@@ -273,7 +274,7 @@ def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
     if s[20]: out.update(logps_chosen=round(s[18] / s[20], 5), logps_chosen_shift=round(s[19] / s[20], 5), logps_rows=int(s[20]))
     return out
 
-# %% ../nbs/10_dpo.ipynb #a17e957b
+# %% ../nbs/10_dpo.ipynb #9e8b32d4
 def train_false_negative_rate(reference, ref_table, ds: SeqDataset, cfg: DPOConfig, dev, batches: int = 20, chunk: int = 1024) -> float:
     """The share of the negatives that `cfg.sampler` draws from the reference's scores, on the first `batches` training batches of
     epoch 0, that come later in the user's training sequence (valid and test items excluded). Its own generator: the run's draws do not move."""

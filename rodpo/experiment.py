@@ -19,27 +19,34 @@ from .metrics import format_spread, metrics_from_ranks
 from .model import SASRecConfig
 from .runs import save_json, RunFolderError, add_options, field_help, RANKS_FILE, load_ranks, _comparable
 from .train import TrainConfig, fit
-from .negatives import SamplerConfig, STRATEGIES
+from .negatives import SamplerConfig, SAMPLERS
 from .objectives import LOSSES
 from .dpo import DPOConfig, fit_dpo
 
 # %% auto #0
-__all__ = ['NEGATIVES_ONLY', 'SWITCHES', 'ARMS', 'BEYOND_COLUMNS', 'ExperimentConfig', 'objective_label', 'Run', 'plan',
-           'run_runs', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table', 'holm',
+__all__ = ['SWITCHES', 'ARMS', 'DEFAULT_STRATEGIES', 'BEYOND_COLUMNS', 'arms', 'ExperimentConfig', 'objective_label', 'Run',
+           'plan', 'run_runs', 'run_experiment', 'run_sweep', 'sweep_table', 'sweep_figure', 'experiment_table', 'holm',
            'paired_comparison', 'compare_arms', 'format_p', 'format_change', 'summarize_experiment', 'write_summary',
            'parser', 'main']
 
 # %% ../nbs/11_experiment.ipynb #5e72d72e
-NEGATIVES_ONLY = tuple(f"negatives-{s}" for s in STRATEGIES)  # the negatives-only controls: the backbone's own loss with a strategy's negatives, no DPO term
-SWITCHES = tuple(f"continue-{l}" for l in LOSSES)  # the reference continued with another stage-1 objective (a BCE model with full CE: `continue-ce`), no DPO term
-ARMS = ("continue",) + STRATEGIES + NEGATIVES_ONLY + SWITCHES  # `continue`: the control arm, the backbone's own loss alone with the DPO arms' steps, lr and selection
+def arms() -> tuple:
+    """Every arm an experiment can run, from the registries as they are now (a strategy registered later is an arm at once): `continue`,
+    the control arm (the backbone's own loss alone with the DPO arms' steps, lr and selection); each strategy of `rodpo.negatives.SAMPLERS`;
+    `negatives-<strategy>`, the backbone's own loss with a strategy's negatives and no DPO term; and `continue-<loss>`, the reference
+    continued with another stage-1 objective (a BCE model with full CE: `continue-ce`), no DPO term."""
+    return ("continue",) + tuple(SAMPLERS) + tuple(f"negatives-{s}" for s in SAMPLERS) + SWITCHES
+
+SWITCHES = tuple(f"continue-{l}" for l in LOSSES)
+ARMS = arms()  # the arms of the built-in strategies (arms() also has any registered since)
+DEFAULT_STRATEGIES = ("random", "popularity", "hard", "topk_stochastic", "dns")  # the experiment's default arms: a strategy registered later is run only when asked for
 
 @dataclass
 class ExperimentConfig:
     "A comparison of negative strategies, and the `continue` control, over seeds on one dataset."
     dataset: str  # dataset name or path
     out_dir: str  # folder of the experiment: one sub-folder per run, reused and resumed across calls
-    strategies: tuple = ("continue",) + STRATEGIES + NEGATIVES_ONLY  # arms to compare (ARMS): `continue`, negative strategies, negatives-only controls; also `continue-<loss>`
+    strategies: tuple = ("continue",) + DEFAULT_STRATEGIES + tuple(f"negatives-{s}" for s in DEFAULT_STRATEGIES)  # arms to compare (arms()): `continue`, negative strategies, negatives-only controls; also `continue-<loss>`
     seeds: tuple = (0, 1, 2)  # seeds; each has its own stage-1 reference
     betas: tuple | None = None  # run every DPO arm once per beta (runs named <strategy>-beta<b>-seed<s>); None: the one beta of `dpo`
     model: dict = field(default_factory=dict)  # SASRecConfig overrides (modalities, fusion, n_experts, ...)
@@ -51,7 +58,7 @@ class ExperimentConfig:
     def __post_init__(self):
         self.strategies, self.seeds = tuple(self.strategies), tuple(self.seeds)
         for s in self.strategies:
-            if s not in ARMS: raise ValueError(f"ExperimentConfig: strategy={s!r} is not one of {', '.join(ARMS)}")
+            if s not in arms(): raise ValueError(f"ExperimentConfig: strategy={s!r} is not one of {', '.join(arms())}")
             if s != "continue" and s not in SWITCHES: SamplerConfig(s.removeprefix("negatives-"), **self.sampler)  # fails early with the valid values in the message
         if not self.seeds: raise ValueError("ExperimentConfig: seeds is empty")
         if self.betas is not None:
@@ -72,7 +79,7 @@ class ExperimentConfig:
             kw = {"progress": False, **self.dpo}
             if s == "continue": out.append((f"continue-seed{seed}", DPOConfig(stage1, seed=seed, control=True, **kw))); continue
             if s in SWITCHES: out.append((f"{s}-seed{seed}", DPOConfig(stage1, seed=seed, control=True, switch=s.removeprefix("continue-"), **kw))); continue
-            if s in NEGATIVES_ONLY:  # no DPO term: one run whatever the betas
+            if s.startswith("negatives-"):  # no DPO term: one run whatever the betas
                 out.append((f"{s}-seed{seed}", DPOConfig(stage1, seed=seed, control=True, negatives=True, sampler=SamplerConfig(s.removeprefix("negatives-"), **self.sampler), **kw)))
                 continue
             for o in (self.objectives or (None,)):
@@ -106,7 +113,7 @@ def _record_config(cfg: ExperimentConfig, out: Path):
         if same(old) != same(d):
             raise ValueError(f"{out} holds an experiment with another configuration ({f}); choose a new out_dir")
         d["seeds"] = sorted(set(old["seeds"]) | set(d["seeds"]))
-        d["strategies"] = [s for s in ARMS if s in set(old["strategies"]) | set(d["strategies"])]
+        d["strategies"] = [s for s in arms() if s in set(old["strategies"]) | set(d["strategies"])]
         if old.get("objectives") or d["objectives"]:  # the union too: a call may run its own objectives (the study's controls run only DPO's)
             new = [o for o in d["objectives"] or ["pairwise"] if o not in (old.get("objectives") or ["pairwise"])]
             d["objectives"] = (old.get("objectives") or ["pairwise"]) + new
@@ -120,7 +127,6 @@ class Run:
     seed: int
     config: tuple  # (TrainConfig, SASRecConfig overrides) of a reference, (DPOConfig,) of a DPO run
 
-_NEGATIVE_FIELDS = dict(random=("m",), popularity=("m", "alpha"), hard=("m",), topk_stochastic=("m", "K", "tau", "refresh"), dns=("m", "M"))
 _ANN_FIELDS = ("pool", "index_refresh", "candidates", "nlist", "nprobe", "index", "index_metric", "rank_rows", "rank_every")  # of topk_stochastic with pool='ann'
 
 def _identity(c: DPOConfig) -> str:
@@ -129,7 +135,7 @@ def _identity(c: DPOConfig) -> str:
     s = c.sampler
     if not c.control or c.negatives:
         name = "hard" if s.strategy == "topk_stochastic" and s.K == s.m == 1 and s.refresh == 1 and s.pool == "exact" else s.strategy  # a pool of one: the top item, and the same draws
-        fields = _NEGATIVE_FIELDS[name] + (_ANN_FIELDS if s.pool == "ann" else ())
+        fields = SAMPLERS[name].fields + (_ANN_FIELDS if s.pool == "ann" else ())  # what the strategy declares it reads
         d["sampler"] = dict(strategy=name, exclude_history=s.exclude_history, **{k: getattr(s, k) for k in fields})
     return json.dumps(d, sort_keys=True)
 

@@ -15,14 +15,25 @@ import torch
 
 from .data import load_dataset, SeqDataset
 from .moe import SparseMoE, DenseMoE, route
+from .negatives import SAMPLERS
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'COLORS', 'LABELS', 'experiment_runs', 'pool_table', 'negatives_table', 'false_negative_lines',
-           'NegativeInspector', 'item_routing', 'expert_load', 'modality_contributions', 'modality_ablation',
-           'attribute_breakdown', 'popular_items', 'parse_items', 'RoutingInspector']
+__all__ = ['STRATEGY_ORDER', 'COLORS', 'LABELS', 'strategy_order', 'order_key', 'experiment_runs', 'pool_table',
+           'negatives_table', 'false_negative_lines', 'NegativeInspector', 'item_routing', 'expert_load',
+           'modality_contributions', 'modality_ablation', 'attribute_breakdown', 'popular_items', 'parse_items',
+           'RoutingInspector']
 
 # %% ../nbs/13_inspect.ipynb #012f0c2c
-STRATEGY_ORDER = ("reference", "continue", "random", "popularity", "hard", "topk_stochastic", "dns")  # the order of strategies in tables and figures
+def strategy_order() -> tuple:
+    "The order of strategies in tables and figures: the reference, `continue`, then the registered strategies (rodpo.negatives.SAMPLERS)."
+    return ("reference", "continue") + tuple(SAMPLERS)
+
+def order_key(s: str) -> tuple:
+    "A sort key in `strategy_order()`, other names after it by name."
+    o = strategy_order()
+    return (o.index(s) if s in o else len(o), s)
+
+STRATEGY_ORDER = strategy_order()  # as registered at import
 
 def experiment_runs(out_dir) -> pd.DataFrame:
     "The DPO runs of an experiment folder that recorded probes: strategy, seed and folder, in the usual strategy order."
@@ -34,7 +45,7 @@ def experiment_runs(out_dir) -> pd.DataFrame:
         if seed.isdigit(): rows.append(dict(strategy=strategy, seed=int(seed), path=f.parent))
     t = pd.DataFrame(rows, columns=["strategy", "seed", "path"])
     if t.empty: return t
-    t["order"] = [STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else len(STRATEGY_ORDER) for s in t.strategy]
+    t["order"] = [order_key(s)[0] for s in t.strategy]
     return t.sort_values(["order", "strategy", "seed"]).drop(columns="order").reset_index(drop=True)
 
 def pool_table(probes: dict, user: int, step: int) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .data import added
 from .moe import SparseMoE, MoEConfig
 from .items import ItemEncoder, ItemConfig, attribute_matrix, rows
 
@@ -46,7 +47,7 @@ class SASRecConfig:
     feature_dims: dict = None  # modality -> feature width, filled from the dataset by `for_dataset`
     n_attributes: int = 0  # attribute vocabulary size, filled from the dataset
     attr_width: int = 1  # most attributes of one item, filled from the dataset
-    tied_output: bool = True  # score items against the input item table (SASRec); False: against a second item encoder of the same configuration, with parameters of its own (gSASRec's separate output embeddings, its default `reuse_item_embeddings=False`)
+    tied_output: bool = added(True)  # score items against the input item table (SASRec); False: against a second item encoder of the same configuration, with parameters of its own (gSASRec's separate output embeddings, its default `reuse_item_embeddings=False`)
 
     def __post_init__(self):
         self.modalities = tuple(self.modalities)

@@ -12,14 +12,15 @@ import math
 import numpy as np
 import torch
 
+from .data import added
 from .metrics import topk_ordered
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'POOLS', 'INDEXES', 'INDEX_METRICS', 'SamplerConfig', 'ItemIndex', 'NegativeSampler',
-           'false_negative_mask', 'future_items', 'negative_ranks']
+__all__ = ['SAMPLERS', 'POOLS', 'INDEXES', 'INDEX_METRICS', 'STRATEGIES', 'SamplerConfig', 'ItemIndex', 'NegativeSampler',
+           'Strategy', 'Draw', 'register_sampler', 'false_negative_mask', 'future_items', 'negative_ranks']
 
 # %% ../nbs/09_negatives.ipynb #3c73f738
-STRATEGIES = ("random", "popularity", "hard", "topk_stochastic", "dns")
+SAMPLERS: dict = {}  # name -> Strategy, in registration order (the built-in ones are registered below); SamplerConfig.strategy is one of its keys
 POOLS = ("exact", "ann")  # where topk_stochastic takes its pool from
 INDEXES = ("flat", "sq8", "pq4", "pq4x1")  # how the approximate pool's index stores the item vectors
 INDEX_METRICS = ("ip", "l2")  # how the approximate pool's index forms its cells and compares a query with the items
@@ -27,7 +28,7 @@ INDEX_METRICS = ("ip", "l2")  # how the approximate pool's index forms its cells
 @dataclass
 class SamplerConfig:
     "Which negatives the DPO stage uses."
-    strategy: str = "topk_stochastic"  # negative strategy, one of STRATEGIES: random, popularity, hard, topk_stochastic, dns
+    strategy: str = "topk_stochastic"  # negative strategy, a name in SAMPLERS: random, popularity, hard, topk_stochastic, dns, in_batch, ...
     m: int = 1  # negatives per position
     K: int = 50  # candidate pool size of topk_stochastic (K = m is `hard`, K = catalogue is near `random`)
     tau: float | None = None  # softmax temperature over pool scores; None = uniform over the pool
@@ -35,22 +36,22 @@ class SamplerConfig:
     M: int = 32  # uniform candidates per negative for dns
     exclude_history: bool = False  # never sample the user's history items
     refresh: int = 1  # topk_stochastic: steps a position's candidate pool is kept (1 = recomputed every step)
-    pool: str = "exact"  # topk_stochastic: 'exact' (the pool from every position's scores over the whole catalogue) or 'ann' (from the `candidates` items an approximate inner-product index retrieves, scored exactly: no catalogue pass)
-    index_refresh: int = 100  # pool='ann': steps between index rebuilds from the policy's current item embeddings (ANCE rebuilds every 10k steps)
-    candidates: int = 200  # pool='ann': items retrieved per position (K', at least K); the pool is the best K allowed ones among them
-    nlist: int | None = None  # pool='ann': k-means cells of the index; None: about sqrt(items), at most items / 39
-    nprobe: int = 16  # pool='ann': cells searched per position (more: higher recall, slower search)
-    index: str = "flat"  # pool='ann': the index's vectors, 'flat' (as they are, IVF-Flat), 'sq8' (8-bit scalar-quantised, IVF-SQ8: a scan about 1.5x faster at a million items), 'pq4' (4-bit product codes of two dimensions each, scanned with SIMD lookups, IVF-PQ fast scan: about 5x faster than sq8, coarser, so retrieve more candidates, e.g. 400) or 'pq4x1' (the same with one dimension a code: twice the codes and a far finer score, for a table whose best items pq4's codes rank poorly: benchmarks/scale/ann_trained.py); the retrieved candidates are scored exactly all the same
-    index_metric: str = "ip"  # pool='ann': the index's cells formed and searched by inner product ('ip') or by Euclidean distance after the reduction of inner-product search to it ('l2': each item one coordinate more, sqrt(max_norm^2 - |x|^2), each query 0; the same order); a trained table's long vectors crowd a few inner-product cells, which 'l2' evens out, so a query scans fewer items: benchmarks/scale/ann_trained.py
-    rank_rows: int = 16  # pool='ann': positions per measured step whose negatives' ranks and the pool's recall of the exact top-K are measured by a catalogue pass (the diagnostics are estimates on these)
-    rank_every: int = 1  # pool='ann': steps between those measurements (at a million items a measurement of 16 positions costs about a quarter of a step: 10 makes it 2.5%)
+    pool: str = added("exact")  # topk_stochastic: 'exact' (the pool from every position's scores over the whole catalogue) or 'ann' (from the `candidates` items an approximate inner-product index retrieves, scored exactly: no catalogue pass)
+    index_refresh: int = added(100)  # pool='ann': steps between index rebuilds from the policy's current item embeddings (ANCE rebuilds every 10k steps)
+    candidates: int = added(200)  # pool='ann': items retrieved per position (K', at least K); the pool is the best K allowed ones among them
+    nlist: int | None = added(None)  # pool='ann': k-means cells of the index; None: about sqrt(items), at most items / 39
+    nprobe: int = added(16)  # pool='ann': cells searched per position (more: higher recall, slower search)
+    index: str = added("flat")  # pool='ann': the index's vectors, 'flat' (as they are, IVF-Flat), 'sq8' (8-bit scalar-quantised, IVF-SQ8: a scan about 1.5x faster at a million items), 'pq4' (4-bit product codes of two dimensions each, scanned with SIMD lookups, IVF-PQ fast scan: about 5x faster than sq8, coarser, so retrieve more candidates, e.g. 400) or 'pq4x1' (the same with one dimension a code: twice the codes and a far finer score, for a table whose best items pq4's codes rank poorly: benchmarks/scale/ann_trained.py); the retrieved candidates are scored exactly all the same
+    index_metric: str = added("ip")  # pool='ann': the index's cells formed and searched by inner product ('ip') or by Euclidean distance after the reduction of inner-product search to it ('l2': each item one coordinate more, sqrt(max_norm^2 - |x|^2), each query 0; the same order); a trained table's long vectors crowd a few inner-product cells, which 'l2' evens out, so a query scans fewer items: benchmarks/scale/ann_trained.py
+    rank_rows: int = added(16)  # pool='ann': positions per measured step whose negatives' ranks and the pool's recall of the exact top-K are measured by a catalogue pass (the diagnostics are estimates on these)
+    rank_every: int = added(1)  # pool='ann': steps between those measurements (at a million items a measurement of 16 positions costs about a quarter of a step: 10 makes it 2.5%)
 
     def __post_init__(self):
         def need(ok, msg):
             if not ok: raise ValueError(f"SamplerConfig: {msg}")
         is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
         is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        need(self.strategy in STRATEGIES, f"strategy={self.strategy!r} is not one of {STRATEGIES}")
+        need(self.strategy in SAMPLERS, f"strategy={self.strategy!r} is not one of {tuple(SAMPLERS)} (rodpo.negatives.SAMPLERS)")
         need(is_int(self.m) and self.m >= 1, f"m={self.m!r} must be a positive integer")
         need(is_int(self.K) and self.K >= self.m, f"K={self.K!r} must be an integer >= m={self.m} (the pool must hold the negatives)")
         need(self.tau is None or (is_num(self.tau) and self.tau > 0), f"tau={self.tau!r} must be a finite number > 0, or None for uniform")
@@ -179,11 +180,7 @@ class NegativeSampler:
         self.cfg, self.n_items, self.n_keys = cfg, n_items, n_keys
         self.pools = self.pool_step = None  # per-position pool cache (topk_stochastic with refresh > 1)
         self.index = self.index_step = None  # pool='ann': the item index and the step it was built at
-        if cfg.strategy == "popularity":
-            if item_counts is None: raise ValueError("the popularity strategy needs item_counts (training frequency per item)")
-            w = torch.as_tensor(item_counts, dtype=torch.float64).clamp_min(0) ** cfg.alpha
-            w[0] = 0
-            self.popularity = w.float()
+        if (setup := SAMPLERS[cfg.strategy].setup) is not None: setup(self, item_counts)  # e.g. popularity's weights
         if cfg.strategy == "topk_stochastic" and cfg.refresh > 1 and not n_keys:
             raise ValueError(f"refresh={cfg.refresh} keeps a pool per training position: pass n_keys (the number of positions)")
 
@@ -264,37 +261,121 @@ class NegativeSampler:
 
     @torch.no_grad()
     def __call__(self, scores: torch.Tensor, targets: torch.Tensor, history: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None, keys: torch.Tensor | None = None, step: int | None = None, with_ranks: bool = False):
+                 generator: torch.Generator | None = None, keys: torch.Tensor | None = None, step: int | None = None, with_ranks: bool = False,
+                 batch: tuple | None = None):
         """Negative item ids (N, m) for policy `scores` (N, n_items+1), `targets` (N,) and `history` (N, L) item ids; `keys` (N,) name the positions for pool reuse.
-        With `with_ranks`, also their `negative_ranks` in `scores`: for `hard` and `topk_stochastic` read off the top list the negatives came from, without another catalogue pass."""
+        `batch`: (targets (P,), row ids (P,), index (N,)) of the whole batch these N positions belong to, and each one's index in it (in-batch
+        negatives draw from it); None: these N positions, each its own row. With `with_ranks`, also the negatives' `negative_ranks` in `scores`:
+        for `hard` and `topk_stochastic` read off the top list the negatives came from, without another catalogue pass."""
         c = self.cfg
         if c.pool == "ann": raise ValueError("a sampler with pool='ann' draws from the item embeddings: call from_embeddings(h, table, ...)")
         hist = history if c.exclude_history else None
         scores = scores.float()
         banned = targets[:, None] if hist is None else torch.cat([targets[:, None], hist], 1)
-        draws = c.M if c.strategy == "dns" else c.m  # distinct items a position needs
-        small = self.n_items - banned.shape[1] < 4 * draws  # a catalogue too small for drawing with replacement: masked scores
+        strategy = SAMPLERS[c.strategy]
+        small = self.n_items - banned.shape[1] < 4 * getattr(c, strategy.distinct)  # a catalogue too small for drawing with replacement: masked scores
+        masked = allowed = None
         if small:
-            s = _mask_excluded(scores, targets, hist)  # a copy and a catalogue-wide pass
-            allowed = torch.isfinite(s)
+            masked = _mask_excluded(scores, targets, hist)  # a copy and a catalogue-wide pass
+            allowed = torch.isfinite(masked)
             if int(allowed.sum(1).min()) < c.m: raise ValueError(f"a position has fewer than m={c.m} items left to sample from")
-        top = lambda rows, k: _top_allowed(scores[rows], targets[rows], None if hist is None else hist[rows], k)
-        listed = None  # scores of the top list the negatives were taken from
-        if c.strategy == "hard": neg, listed = top(slice(None), c.m)
-        elif c.strategy == "topk_stochastic":
-            pool, listed = self._pool(top, len(scores), scores.device, keys, step)
-            ps = scores.gather(1, pool)  # current scores of the pool, which holds no excluded item
-            w = torch.ones_like(ps) if c.tau is None else torch.softmax(ps / c.tau, dim=1)
-            neg = pool.gather(1, _sample_rows(w, c.m, generator))
-        elif c.strategy == "dns":  # M uniform candidates, keep the m the policy scores highest
-            cand = _sample_rows(allowed.float(), min(c.M, int(allowed.sum(1).min())), generator) if small else \
-                   _draw_excluding(c.M, banned, self.n_items, generator)
-            neg = cand.gather(1, topk_ordered(scores.gather(1, cand), c.m)[1])  # among equal scores, the earlier draw
-        elif small:
-            w = allowed.float() if c.strategy == "random" else self.popularity.to(s.device)[None].expand_as(s) * allowed
-            neg = _sample_rows(w, c.m, generator)
-        else: neg = _draw_excluding(c.m, banned, self.n_items, generator, None if c.strategy == "random" else self.popularity.to(scores.device))
+        if batch is None: batch = (targets, torch.arange(len(targets), device=targets.device), torch.arange(len(targets), device=targets.device))
+        neg, listed = strategy.draw(Draw(self, c, scores, targets, hist, banned, small, masked, allowed, generator, keys, step, batch))
         return (neg, _ranks_from_list(scores, neg, listed)) if with_ranks else neg
+
+# %% ../nbs/09_negatives.ipynb #867eb995
+@dataclass(frozen=True)
+class Strategy:
+    "A registered negative strategy."
+    name: str
+    draw: object  # draw(d: Draw) -> (negatives (N, m), scores of the top list they were taken from, best first, or None)
+    fields: tuple = ("m",)  # the SamplerConfig fields it reads (besides strategy and exclude_history): what tells two of its runs apart
+    distinct: str = "m"  # the SamplerConfig field giving the distinct items a position needs (dns: M candidates)
+    setup: object = None  # setup(sampler, item_counts), once when a NegativeSampler is made (popularity's weights)
+    doc: str = ""
+
+@dataclass
+class Draw:
+    "What a strategy draws from, for N positions of a batch."
+    sampler: NegativeSampler
+    cfg: SamplerConfig
+    scores: torch.Tensor  # (N, n_items+1) float32 policy scores
+    targets: torch.Tensor  # (N,)
+    history: torch.Tensor | None  # (N, L) items to exclude (exclude_history), else None
+    banned: torch.Tensor  # (N, 1 + L): the target, then the history
+    small: bool  # a catalogue too small to draw with replacement: use `masked` and `allowed`
+    masked: torch.Tensor | None  # with `small`: scores with padding, target and history at -inf
+    allowed: torch.Tensor | None  # with `small`: the items a position may get
+    generator: torch.Generator | None
+    keys: torch.Tensor | None  # (N,) position ids for pool reuse
+    step: int | None
+    batch: tuple  # (targets (P,), row ids (P,), index (N,)): the whole batch, and these positions' indices in it
+
+    def top(self, rows, k):
+        "(items, scores of the top list) of the `k` best allowed items of positions `rows` (`_top_allowed`)."
+        return _top_allowed(self.scores[rows], self.targets[rows], None if self.history is None else self.history[rows], k)
+
+def register_sampler(name: str, fields: tuple = ("m",), distinct: str = "m", setup=None):
+    "Register `fn(d: Draw) -> (negatives, top-list scores or None)` as the strategy `name`; `fields`: the SamplerConfig fields it reads."
+    def add(fn):
+        SAMPLERS[name] = Strategy(name, fn, ("m",) + tuple(f for f in fields if f != "m"), distinct, setup, (fn.__doc__ or "").strip())
+        return fn
+    return add
+
+def _popularity_weights(sampler, item_counts):
+    if item_counts is None: raise ValueError("the popularity strategy needs item_counts (training frequency per item)")
+    w = torch.as_tensor(item_counts, dtype=torch.float64).clamp_min(0) ** sampler.cfg.alpha
+    w[0] = 0
+    sampler.popularity = w.float()
+
+@register_sampler("random")
+def _random(d: Draw):
+    "Uniform over the catalogue."
+    if d.small: return _sample_rows(d.allowed.float(), d.cfg.m, d.generator), None
+    return _draw_excluding(d.cfg.m, d.banned, d.sampler.n_items, d.generator, None), None
+
+@register_sampler("popularity", fields=("alpha",), setup=_popularity_weights)
+def _popularity(d: Draw):
+    "Proportional to training frequency ^ alpha."
+    if d.small: return _sample_rows(d.sampler.popularity.to(d.masked.device)[None].expand_as(d.masked) * d.allowed, d.cfg.m, d.generator), None
+    return _draw_excluding(d.cfg.m, d.banned, d.sampler.n_items, d.generator, d.sampler.popularity.to(d.scores.device)), None
+
+@register_sampler("hard")
+def _hard(d: Draw):
+    "The policy's top m."
+    return d.top(slice(None), d.cfg.m)
+
+@register_sampler("topk_stochastic", fields=("K", "tau", "refresh"))
+def _topk_stochastic(d: Draw):
+    "RoDPO: m drawn from the policy's top-K pool, uniformly or by softmax(score / tau)."
+    pool, listed = d.sampler._pool(d.top, len(d.scores), d.scores.device, d.keys, d.step)
+    ps = d.scores.gather(1, pool)  # current scores of the pool, which holds no excluded item
+    w = torch.ones_like(ps) if d.cfg.tau is None else torch.softmax(ps / d.cfg.tau, dim=1)
+    return pool.gather(1, _sample_rows(w, d.cfg.m, d.generator)), listed
+
+@register_sampler("dns", fields=("M",), distinct="M")
+def _dns(d: Draw):
+    "Dynamic negative sampling: the m best-scored of M uniform candidates."
+    c = d.cfg
+    cand = _sample_rows(d.allowed.float(), min(c.M, int(d.allowed.sum(1).min())), d.generator) if d.small else \
+           _draw_excluding(c.M, d.banned, d.sampler.n_items, d.generator)
+    return cand.gather(1, topk_ordered(d.scores.gather(1, cand), c.m)[1]), None  # among equal scores, the earlier draw
+
+@register_sampler("in_batch")
+def _in_batch(d: Draw):
+    """In-batch negatives: m distinct items among the targets of the batch's other rows, in proportion to how often each is a
+    target there; never an item of the position's own row (its own later items), the target or an excluded item."""
+    bt, brow, idx = d.batch
+    same = brow[None, :] == brow[idx][:, None]  # (N, P): the batch positions of each position's own row
+    w = torch.bincount(bt, minlength=d.scores.shape[1]).float()[None].repeat(len(idx), 1)  # (N, n_items+1): target counts of the batch
+    w.scatter_(1, torch.where(same, bt[None], 0), 0.0)  # no item of the own row (column 0, padding, stands in for the others)
+    w[:, 0] = 0
+    w.scatter_(1, d.banned, 0.0)  # the target and, with exclude_history, the history
+    if int((w > 0).sum(1).min()) < d.cfg.m: raise ValueError(f"in_batch: a position has fewer than m={d.cfg.m} items among the other rows' targets (a larger batch)")
+    return _sample_rows(w, d.cfg.m, d.generator), None
+
+STRATEGIES = tuple(SAMPLERS)  # the built-in strategies, in this order in tables and figures; SAMPLERS also holds any registered later
+
 
 # %% ../nbs/09_negatives.ipynb #c823e1d0
 def false_negative_mask(negatives: torch.Tensor, futures: torch.Tensor) -> torch.Tensor:

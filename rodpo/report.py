@@ -225,6 +225,22 @@ def readme_main_job(results=None):
     return Markdown("\n\n".join(textwrap.fill(p, 118) for p in (first, second)))
 
 # %% ../nbs/16_report.ipynb #fe9977ce
+def _objectives_bullet(root) -> list:
+    "The README's bullet on the loss-side objectives (results/objectives): none where the study has no table yet."
+    folders = sorted(p.parent.relative_to(root).as_posix() for p in (root/"objectives").glob("*/objectives.csv"))
+    if not folders: return []
+    t = pick(comparisons(*folders, results=root, file="objectives.csv"), backbone="bce", metric="ndcg@5")
+    grid = t.arm.str.startswith(("hard", "topk_stochastic"))
+    hard = t[t.arm.str.startswith("hard-") & (t.base == "topk_stochastic")]
+    both = t[t.arm.str.startswith("topk_stochastic-") & (t.base == "topk_stochastic")]
+    ce = t[grid & (t.base == "continue-ce")]
+    sig = lambda x, up: ((x.p_holm < 0.05) & ((x.rel_change > 0) if up else (x.rel_change < 0))).sum()
+    verdict = "do not replace" if sig(hard, False) else "are not shown to differ from"
+    return [f"Loss-side robust objectives (cDPO, rDPO, IPO, hinge, SimPO; {len(folders)} dataset{'s' * (len(folders) > 1)}) {verdict} "
+            f"the top-K sampler: with `hard` negatives they are {hard.rel_change.min():+.1%} to {hard.rel_change.max():+.1%} against "
+            f"top-K DPO (significantly below in {sig(hard, False)} of {len(hard)} pairs); with it they add {both.rel_change.min():+.1%} to "
+            f"{both.rel_change.max():+.1%} ({sig(both, True)} significant gains); {sig(ce, True)} of {len(ce)} arms beat `continue-ce`."]
+
 def readme_findings(results=None):
     "The README's results: one table per backbone (`best_options`) and the answer in bullets computed from them."
     from IPython.display import Markdown
@@ -249,5 +265,6 @@ def readme_findings(results=None):
         f"On sampled softmax `continue-ce` beats DPO on {((ss.p_holm < 0.05) & (ss.rel_change < 0)).sum()} of {len(ss)} datasets; "
         f"on full CE, converged or stopped early, {((dpo_soft.p_holm < 0.05) & (dpo_soft.rel_change > 0)).sum()} of {len(dpo_soft)} "
         "DPO arm-dataset pairs beat `continue`.",
+        *_objectives_bullet(root),
         "So: train the backbone with full-softmax CE; if you have a BCE model, continue it with full CE rather than align it."]
     return Markdown("\n\n".join(parts) + "\n\n" + "\n".join(textwrap.fill(b, 118, initial_indent="- ", subsequent_indent="  ") for b in bullets))

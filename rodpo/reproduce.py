@@ -14,14 +14,14 @@ import pandas as pd
 
 from .data import atomic_write, DATASETS
 from .experiment import experiment_table
-from .inspect import STRATEGY_ORDER, experiment_runs, false_negative_lines
+from .inspect import order_key, experiment_runs, false_negative_lines
 
 # %% auto #0
 __all__ = ['comparison_figure', 'false_negative_curves', 'false_negative_figure', 'expert_load', 'expert_load_figure',
            'check_parameters_cell', 'dataset_folder', 'reproduce', 'main']
 
 # %% ../nbs/14_papermill.ipynb #de9741e8
-def _order(names): return sorted(names, key=lambda s: (STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else len(STRATEGY_ORDER), s))
+def _order(names): return sorted(names, key=order_key)
 
 def comparison_figure(out_dir, metrics=("ndcg@5", "mrr@5")):
     "Bars of the test `metrics` per strategy: mean over seeds, error bars one standard deviation."

@@ -17,6 +17,7 @@ from fastcore.docments import docments
 from .data import atomic_write, eval_set, SeqDataset
 from .model import SASRec, SASRecConfig
 from .metrics import evaluate, training_popularity
+from .negatives import SamplerConfig
 try: import fcntl  # POSIX: run folders are locked while a run uses them
 except ImportError: fcntl = None
 
@@ -75,13 +76,24 @@ def load_checkpoint(path, map_location="cpu") -> SASRec:
     model.load_state_dict(ck["model"])
     return model.to(map_location)
 
-_ADDED = dict(amp=False, loss="ce", n_negatives=100, neg_sampling="uniform", neg_alpha=1.0, logq=True, neg_exclude="target", negatives=False, switch=None, gbce_negatives=256, gbce_t=0.75, gbce_beta=None,
-              pool="exact", index_refresh=100, candidates=200, nlist=None, nprobe=16, rank_rows=16, index="flat", fused_adam=False, tied_output=True, rank_every=1, index_metric="ip", loss_params=None)  # configuration fields added after runs were saved, with the value those runs had
+def _added() -> dict:
+    """Name -> value of every configuration field added after runs were saved, as the fields declare it (`rodpo.data.added`) in
+    SASRecConfig, SamplerConfig, TrainConfig and DPOConfig: the value those runs had."""
+    from .train import TrainConfig  # imported here: both modules import this one
+    from .dpo import DPOConfig
+    out = {}
+    for cls in (SASRecConfig, SamplerConfig, TrainConfig, DPOConfig):
+        for f in fields(cls):
+            if "added" not in f.metadata: continue
+            if out.get(f.name, f.metadata["added"]) != f.metadata["added"]: raise TypeError(f"{cls.__name__}.{f.name}: added with two old values")
+            out[f.name] = f.metadata["added"]
+    return out
 
 def _comparable(config: dict) -> dict:
+    added = _added()
     def strip(part):  # a configuration section and the sections inside it (a DPO run's sampler)
         part.pop("progress", None)  # display-only fields may differ
-        for k, v in _ADDED.items():
+        for k, v in added.items():
             if part.get(k, v) == v: part.pop(k, None)
         for sub in part.values():
             if isinstance(sub, dict): strip(sub)

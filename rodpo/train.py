@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import load_dataset, eval_set, TrainBatches, SeqDataset, DATASETS, RodpoDataError
+from .data import load_dataset, eval_set, TrainBatches, SeqDataset, DATASETS, RodpoDataError, added
 from .model import SASRec, SASRecConfig, n_parameters
 from .metrics import evaluate, KS, format_spread
 from .moe import SparseMoE, DenseMoE
@@ -38,15 +38,15 @@ class TrainConfig:
     seed: int = 0  # seeds parameters, dropout and data order
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam weight decay
-    loss: str = "ce"  # objective: 'ce' (full-softmax cross-entropy), 'sampled_softmax' (negatives shared by the batch, logQ-corrected), 'bce' (one uniform negative per position, the original SASRec) or 'gbce' (gSASRec: gbce_negatives per position, calibrated by gbce_t)
-    n_negatives: int = 100  # sampled_softmax: negatives drawn per batch and shared by its positions
-    neg_sampling: str = "uniform"  # sampled_softmax: draw negatives 'uniform'ly or by 'popularity' (training frequency ** neg_alpha)
-    neg_alpha: float = 1.0  # sampled_softmax with popularity sampling: the exponent alpha
-    logq: bool = True  # sampled_softmax: subtract log q(item) from every logit (the logQ correction; a constant, so no effect, under uniform sampling)
-    neg_exclude: str = "target"  # bce: a negative is any item but the target ('target'), or any item outside the user's training window ('history', as the original SASRec)
-    gbce_negatives: int = 256  # gbce: uniform negatives per position (gSASRec's published default 256)
-    gbce_t: float = 0.75  # gbce: calibration t in [0, 1] of the positive's probability, sigmoid(s+) ** beta (gSASRec's published default 0.75; 0 is BCE with gbce_negatives negatives)
-    gbce_beta: float | None = None  # gbce: the positive's weight beta given directly in place of gSASRec's (from gbce_t); gbce_negatives weighs it as much as all the negatives together, with which rodpo's SASRec does not collapse (results/stage1_scientific_gbce/collapse_balanced)
+    loss: str = added("ce")  # objective: 'ce' (full-softmax cross-entropy), 'sampled_softmax' (negatives shared by the batch, logQ-corrected), 'bce' (one uniform negative per position, the original SASRec) or 'gbce' (gSASRec: gbce_negatives per position, calibrated by gbce_t)
+    n_negatives: int = added(100)  # sampled_softmax: negatives drawn per batch and shared by its positions
+    neg_sampling: str = added("uniform")  # sampled_softmax: draw negatives 'uniform'ly or by 'popularity' (training frequency ** neg_alpha)
+    neg_alpha: float = added(1.0)  # sampled_softmax with popularity sampling: the exponent alpha
+    logq: bool = added(True)  # sampled_softmax: subtract log q(item) from every logit (the logQ correction; a constant, so no effect, under uniform sampling)
+    neg_exclude: str = added("target")  # bce: a negative is any item but the target ('target'), or any item outside the user's training window ('history', as the original SASRec)
+    gbce_negatives: int = added(256)  # gbce: uniform negatives per position (gSASRec's published default 256)
+    gbce_t: float = added(0.75)  # gbce: calibration t in [0, 1] of the positive's probability, sigmoid(s+) ** beta (gSASRec's published default 0.75; 0 is BCE with gbce_negatives negatives)
+    gbce_beta: float | None = added(None)  # gbce: the positive's weight beta given directly in place of gSASRec's (from gbce_t); gbce_negatives weighs it as much as all the negatives together, with which rodpo's SASRec does not collapse (results/stage1_scientific_gbce/collapse_balanced)
     batch_size: int = 256  # training rows (sequence windows) per step
     max_epochs: int = 200  # upper bound on epochs
     patience: int = 10  # stop after this many evaluations without improvement of `metric`
@@ -57,8 +57,8 @@ class TrainConfig:
     bucket: int = 50  # sort rows by length within groups of this many batches (less padding); 0 = plain shuffling
     mask_history: bool = False  # mask the user's history items when ranking (reported alongside when used)
     device: str = "auto"  # 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...
-    amp: bool = False  # bfloat16 autocast of the encoder's forward pass (for CUDA); the softmax, the losses and evaluation stay in float32
-    fused_adam: bool = False  # Adam's fused kernel (`torch.optim.Adam(fused=True)`): one pass over each parameter, about 10x faster on a million-item table on a CPU; the same update up to float rounding, so runs are not bit-identical with the default
+    amp: bool = added(False)  # bfloat16 autocast of the encoder's forward pass (for CUDA); the softmax, the losses and evaluation stay in float32
+    fused_adam: bool = added(False)  # Adam's fused kernel (`torch.optim.Adam(fused=True)`): one pass over each parameter, about 10x faster on a million-item table on a CPU; the same update up to float rounding, so runs are not bit-identical with the default
     progress: bool = True  # progress bars
 
     def __post_init__(self):

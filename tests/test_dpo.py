@@ -369,3 +369,24 @@ def test_eps_auto_is_the_training_false_negative_rate_of_the_sampler(setup, tmp_
     with pytest.raises(ValueError, match="is measured by the DPO stage"):
         from rodpo.losses import dpo_loss
         dpo_loss(torch.zeros(2), torch.zeros(2, 1), torch.zeros(2), torch.zeros(2, 1), 1.0, "cdpo", eps="auto")
+
+
+def test_in_batch_negatives_are_other_rows_targets(setup, tmp_path):
+    "dpo_step hands the sampler the batch: in_batch negatives are targets of the batch's other rows; a run trains with them."
+    from rodpo.dpo import dpo_step
+    from rodpo.negatives import NegativeSampler
+    from rodpo.runs import load_checkpoint
+    small, ref = setup
+    cfg = DPOConfig(str(ref), beta=1.0, sampler=SamplerConfig("in_batch", m=2), max_epochs=1, eval_every=10, progress=False)
+    policy, reference = load_checkpoint(ref / "best.pt").train(), load_checkpoint(ref / "best.pt").eval()
+    x, y = next(iter(TrainBatches(small.sequences, 50, 64).epoch(0)))
+    _, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, torch.Generator().manual_seed(0))
+    m = y > 0
+    rows = torch.arange(len(y))[:, None].expand_as(m)[m]
+    for p in range(len(rows)):
+        own = set(y[rows[p]].tolist())
+        others = set(y[m & (torch.arange(len(y))[:, None] != rows[p])].tolist())
+        got = set(d["negatives"][p].tolist())
+        assert len(got) == 2 and got <= others - own - {0}
+    r = fit_dpo(small, cfg, tmp_path / "ib", log=quiet)
+    assert r["strategy"] == "in_batch" and np.isfinite(r["test"]["ndcg@5"])

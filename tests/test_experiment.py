@@ -76,3 +76,31 @@ def test_same_seed_same_numbers_alone_or_beside_another_worker(shared_data, tmp_
         assert a["test"] == b["test"] and a["valid"] == b["valid"], run
     da, db = (json.loads((d / "topk_stochastic-seed0" / "diagnostics.json").read_text()) for d in (alone, beside))
     assert da == db and len(da) > 10
+
+
+def test_planner_reads_every_registered_strategy_and_its_declared_fields():
+    "Every registered strategy is an arm (and a negatives-only control); a run's identity reads the fields the strategy declares, no others; a strategy registered here is planned at once, and not added to the default arms."
+    from rodpo.experiment import arms, plan, _identity, DEFAULT_STRATEGIES
+    from rodpo.negatives import SAMPLERS, register_sampler, SamplerConfig
+    strategies = ("continue",) + tuple(SAMPLERS) + tuple(f"negatives-{s}" for s in SAMPLERS)
+    runs = {r.name: r for r in plan(ExperimentConfig("beauty", "unused", strategies=strategies, seeds=(0,)))[0]}
+    assert {f"{s}-seed0" for s in strategies} | {"reference-seed0"} == set(runs)
+    fields = set(SamplerConfig.__dataclass_fields__) - {"strategy", "exclude_history", "pool", "index_refresh", "candidates", "nlist", "nprobe",
+                                                        "index", "index_metric", "rank_rows", "rank_every"}
+    values = dict(m=2, K=60, tau=0.5, alpha=0.5, M=40, refresh=2)
+    for name, strategy in SAMPLERS.items():
+        c = runs[f"{name}-seed0"].config[0]
+        for f in fields:
+            other = ExperimentConfig("beauty", "unused", strategies=(name,), seeds=(0,), sampler={f: values[f]})
+            changed = _identity(dict(other.runs(0, c.stage1))[f"{name}-seed0"]) != _identity(c)
+            assert changed == (f in strategy.fields), (name, f)
+    try:
+        @register_sampler("lowest")
+        def _lowest(d):
+            "The policy's m lowest-scored items other than the target and padding (a worked example)."
+            s = d.scores.clone(); s[:, 0] = float("inf"); s.scatter_(1, d.banned, float("inf"))
+            return s.topk(d.cfg.m, 1, largest=False).indices, None
+        assert "lowest" in arms() and "negatives-lowest" in arms() and "lowest" not in ExperimentConfig("beauty", "unused").strategies
+        assert [r.name for r in plan(ExperimentConfig("beauty", "unused", strategies=("lowest",), seeds=(0,)))[0]] == ["reference-seed0", "lowest-seed0"]
+        assert ExperimentConfig("beauty", "unused").strategies[1:len(DEFAULT_STRATEGIES) + 1] == DEFAULT_STRATEGIES
+    finally: SAMPLERS.pop("lowest", None)

@@ -111,7 +111,7 @@ def test_main_job_table_recomputes_from_committed_per_user_ranks(tmp_path, folde
 
 
 def test_every_committed_run_folder_accepts_its_configuration_today():
-    "A configuration field added since a run was saved must not make its folder refuse the same run (`rodpo.runs._ADDED`): every committed run's config.json, read back through today's DPOConfig or TrainConfig, compares equal, so studies and the main job reuse their runs."
+    "A configuration field added since a run was saved must not make its folder refuse the same run (fields declared with `rodpo.data.added`): every committed run's config.json, read back through today's DPOConfig or TrainConfig, compares equal, so studies and the main job reuse their runs."
     import json
     from dataclasses import asdict, fields
     from rodpo.dpo import DPOConfig, recorded
@@ -323,7 +323,7 @@ def test_every_results_folder_is_on_a_study_page():
     assert {p.stem.removeprefix("study_") for p in (ROOT / "nbs").glob("study_*.ipynb")} == set(STUDY_PAGES)
 
 
-@pytest.mark.parametrize("name", ["controls", "regimes", "reproducibility"])
+@pytest.mark.parametrize("name", ["controls", "regimes", "reproducibility", "objectives"])
 def test_study_page_answers_follow_from_the_committed_tables(name):
     "A page's answer is rendered from its tables: run the page, and its numbers are those of the committed comparisons."
     from rodpo.report import change_of, pick
@@ -331,8 +331,29 @@ def test_study_page_answers_follow_from_the_committed_tables(name):
     if name == "controls":
         r = pick(ns["bce"], dataset="toys", backbone="bce", arm="topk_stochastic-beta1.0", base="continue", metric="ndcg@5").iloc[0]
         assert change_of(r).startswith(f"{r.rel_change:+.2%}") and (ns["vc"].p_holm < 0.05).sum() == ns["n_vc"]
+    elif name == "objectives":  # every committed dataset, and the answer's rows: every grid arm against continue-ce, the best of them
+        import pandas as pd
+        folders = sorted(p.parent.name for p in (ROOT / "results/objectives").glob("*/objectives.csv"))
+        assert sorted(ns["DATASETS"]) == folders and len(ns["t"]) == sum(len(pd.read_csv(ROOT / f"results/objectives/{d}/objectives.csv")) for d in folders)
+        c1 = ns["c1"]
+        assert len(c1) == len(c1.drop_duplicates(["dataset", "arm"])) and set(c1.base) == {"continue-ce"} and ns["best"].rel_change == c1.rel_change.max()
+        assert all(n in {16, 10} for n in c1.groupby("dataset").size())  # 8 (or 5) objectives with hard and with top-K negatives
     elif name == "regimes":
         assert len(ns["over"]) == 8 and set(ns["bce"].index) == {"scientific", "beauty", "toys"}
     else:
         rep = json.loads((ROOT / "results/reproduce/scientific/repeat.json").read_text())
         assert rep["repeated"] == sum(r["repeated"] for r in rep["rows"]) and len(ns["rows"]) == rep["runs"]
+
+
+@pytest.mark.parametrize("dataset, runs, row", [("scientific", 100, "bce,hard-cdpo-epsauto,topk_stochastic,ndcg@5")])
+def test_objectives_tables_recompute_from_committed_per_user_ranks(tmp_path, dataset, runs, row):
+    "results/objectives/<dataset>: objectives.csv follows from the runs' per-user ranks alone, beyond.csv from their metrics.json (benchmarks/study/objectives.py --tables)."
+    import shutil
+    src = ROOT / "results" / "objectives" / dataset
+    shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("objectives.csv", "beyond.csv", "runs.csv", "*.pt", "test_per_user.csv"))
+    assert len(list((tmp_path / dataset).glob("bce/*-seed*/test_ranks.npz"))) == runs
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "objectives.py"), "--tables", str(tmp_path / dataset)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    for f in ("objectives.csv", "beyond.csv"): assert (tmp_path / dataset / f).read_text() == (src / f).read_text(), f
+    old = (src / "objectives.csv").read_text()
+    assert row in old and "bce,continue-ce,continue,ndcg@5" in old and "rows of backbone bce in this table" in old  # which rows Holm covers
