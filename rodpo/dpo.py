@@ -151,11 +151,12 @@ def _histories(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (x[:, None, :] * causal[None]).flatten(0, 1)[m.flatten()]
 
 def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, generator, keys=None, step=None, chunk: int | None = None, denom=None,
-             ref_hidden=None, objective: Objective | None = None):
+             ref_hidden=None, objective: Objective | None = None, logp_rows: int = 0):
     """Loss and diagnostics of one batch: (loss tensor, dict of per-position tensors, None for the `continue` arm). `keys` (positions' ids) and `step` feed pool reuse;
     `chunk` rows of catalogue logits at a time (default `rodpo.objectives.chunk_rows`); `denom` divides the summed per-position losses (default: the batch's positions);
     `ref_hidden` (from `reference_hidden`, with `keys`): the reference's hidden states, read instead of running the reference;
-    `objective`: the backbone's own loss, for the anchor term (default: full-softmax CE).
+    `objective`: the backbone's own loss, for the anchor term (default: full-softmax CE); `logp_rows`: positions (the first ones) whose
+    target log-probability under the policy and the reference the diagnostics measure (each needs its catalogue normaliser).
     The implicit reward is taken with the policy deterministic (eval mode, like the reference), so that r = 0 and the pairwise loss is log 2 at the first step."""
     m = y > 0
     if not m.any(): return _zero_loss(policy), None  # a process's empty share of a batch still joins the gradient exchange
@@ -225,11 +226,12 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
         diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form, **(cfg.loss_params or {})),
                     ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach(),
                     chosen=pol_pos.detach() - ref_pos, rejected=pol_neg.detach() - ref_neg, **pool)  # implicit rewards r(i+), r(i-)
-        r = slice(0, max(1, min(LOGP_ROWS, LOGP_LOGITS // len(table))))  # the target's log-probability needs each position's catalogue normaliser: on a sample
-        diag["logps_chosen"], diag["logps_chosen_ref"] = _target_logp(h[r].detach(), table.detach(), tgt[r]), _target_logp(rh[r], rtab, tgt[r])
+        if logp_rows:  # the target's log-probability needs each position's catalogue normaliser: on a sample
+            r = slice(0, max(1, min(logp_rows, LOGP_LOGITS // len(table))))
+            diag["logps_chosen"], diag["logps_chosen_ref"] = _target_logp(h[r].detach(), table.detach(), tgt[r]), _target_logp(rh[r], rtab, tgt[r])
     return loss, diag
 
-LOGP_ROWS = 256  # positions a step whose target log-probability (full-softmax log pi(i+)) the diagnostics measure: the first of the batch
+LOGP_ROWS = 256  # positions of each evaluation step whose target log-probability (full-softmax log pi(i+)) the diagnostics measure: the first of the batch
 LOGP_LOGITS = 1 << 24  # at most this many catalogue logits for it (fewer rows on a large catalogue: 16 on a million items)
 
 def _target_logp(h, table, tgt) -> torch.Tensor:
@@ -245,8 +247,8 @@ def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:
     that were, and `pool_recall` the mean recall of the exact top-K over the same positions; `index_age`: steps since the item index was built.
     With a DPO term, TRL's reward diagnostics: `rewards_chosen` and `rewards_rejected` (mean implicit rewards of targets and negatives) and
     `rewards_accuracy` (the share of (target, negative) pairs with r(i+) > r(i-)); `logps_chosen`, the mean full-softmax log-probability of
-    the target under the policy, and `logps_chosen_shift`, the same minus under the reference, measured on `logps_rows` positions a step
-    (`LOGP_ROWS` per process): a negative shift means the DPO stage lowers the target's own likelihood."""
+    the target under the policy, and `logps_chosen_shift`, the same minus under the reference, measured at evaluation steps on
+    `logps_rows` positions (`LOGP_ROWS` per process): a negative shift means the DPO stage lowers the target's own likelihood."""
     sums = torch.zeros(21, dtype=torch.float64)
     if d is not None:
         fn = futures.mask(pos_users, pos_index, d["negatives"]).cpu().double()
@@ -438,7 +440,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
             m = y > 0
             pos_users, pos_index = users[:, None].expand_as(m)[m], tindex[m]
             keys = (offsets[pos_users] + pos_index).to(dev)
-            loss, d = step_fn(x.to(dev), y.to(dev), gen, keys, state["step"], denom=n_pos / n)
+            evaluates = (b + 1 == len(batches)) if cfg.eval_every is None else ((state["step"] + 1) % cfg.eval_every == 0)
+            loss, d = step_fn(x.to(dev), y.to(dev), gen, keys, state["step"], denom=n_pos / n, logp_rows=LOGP_ROWS if evaluates else 0)
             if not bool(all_sum(torch.isfinite(loss).float()) == n):
                 raise FloatingPointError(f"non-finite DPO loss at step {state['step']+1}; the best policy so far is in {out/'best.pt'} and the "
                                          f"last good state in {out/'last.pt'}. Lower lr or beta.")
@@ -448,7 +451,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
             if cfg.negatives: diag = {k: v for k, v in diag.items() if k not in ("loss", "false_negative_grad_share", "reward_margin")}  # no DPO loss, weights or margin
             diagnostics.append(dict(step=state["step"], epoch=epoch + 1, **(dict(anchor_loss=round(float(all_sum(loss.detach()) / n), 5), **diag) if cfg.control else  # no DPO term
                                                                             diag)))
-            if (b + 1 == len(batches)) if cfg.eval_every is None else (state["step"] % cfg.eval_every == 0):
+            if evaluates:
                 res = broadcast(evaluate(policy, valid)[0] if rank == 0 else None)
                 diagnostics[-1].update({f"valid_{cfg.metric}": round(res[cfg.metric], 5)})
                 if rank == 0 and draws: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, state["step"], cfg.sampler.K))
