@@ -72,6 +72,9 @@ class DPOConfig:
         need(self.loss_params is None or isinstance(self.loss_params, dict), f"loss_params={self.loss_params!r} must be a dict of the objective's hyperparameters or None")
         try: objective_params(self.form, self.loss_params)  # the objective exists and its hyperparameters are valid
         except ValueError as e: raise ValueError(f"DPOConfig: {e}") from None
+        if isinstance(self.sampler, SamplerConfig):
+            need(not (OBJECTIVES[self.form].logp and self.sampler.pool == "ann"),
+                 f"form={self.form!r} reads the target's log-softmax over the catalogue, which pool='ann' never computes: use pool='exact'")
         need(is_num(self.beta) and self.beta > 0, f"beta={self.beta!r} must be a finite number > 0")
         need(is_num(self.ce_weight) and self.ce_weight >= 0, f"ce_weight={self.ce_weight!r} must be a finite number >= 0")
         need(is_num(self.lr) and 0 < self.lr < 1, f"lr={self.lr!r} must be a number in (0, 1), e.g. 1e-4")
@@ -217,19 +220,31 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     with torch.no_grad():
         ref_pos = (rh * rtab[tgt]).sum(-1)
         ref_neg = torch.einsum("nd,nmd->nm", rh, rtab[neg])
-    per = dpo_loss(pol_pos, pol_neg, ref_pos, ref_neg, cfg.beta, cfg.form, **(cfg.loss_params or {}))
+    logps = _target_logps(h, table, tgt, pol_pos, rh, rtab, ref_pos, chunk) if OBJECTIVES[cfg.form].logp else {}  # dpop
+    per = dpo_loss(pol_pos, pol_neg, ref_pos, ref_neg, cfg.beta, cfg.form, **logps, **(cfg.loss_params or {}))
     loss = per.sum() / denom
     loss = loss + weight * ce * (len(tgt) / denom) if fused else anchored(loss, h, table)
     loss = loss + aux_loss(policy).to(per.device)
     policy.train(was)
     with torch.no_grad():
-        diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form, **(cfg.loss_params or {})),
+        diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form, **logps, **(cfg.loss_params or {})),
                     ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach(),
                     chosen=pol_pos.detach() - ref_pos, rejected=pol_neg.detach() - ref_neg, **pool)  # implicit rewards r(i+), r(i-)
         if logp_rows:  # the target's log-probability needs each position's catalogue normaliser: on a sample
             r = slice(0, max(1, min(logp_rows, LOGP_LOGITS // len(table))))
             diag["logps_chosen"], diag["logps_chosen_ref"] = _target_logp(h[r].detach(), table.detach(), tgt[r]), _target_logp(rh[r], rtab, tgt[r])
     return loss, diag
+
+def _target_logps(h, table, tgt, pol_pos, rh, rtab, ref_pos, chunk) -> dict:
+    """For an objective that reads them (dpop): every position's target log-softmax under the policy, with its gradient (a catalogue
+    pass in chunks of `chunk` rows, each recomputed in the backward pass instead of kept), and under the reference."""
+    from torch.utils.checkpoint import checkpoint
+    def lse(hh, tab):
+        z = hh @ tab.T
+        return torch.cat([z[:, :1].new_full((len(z), 1), float("-inf")), z[:, 1:]], 1).logsumexp(1)  # padding item 0 excluded
+    pol = torch.cat([checkpoint(lse, h[i:i + chunk], table, use_reentrant=False) for i in range(0, len(h), chunk)])
+    with torch.no_grad(): ref = torch.cat([lse(rh[i:i + chunk], rtab) for i in range(0, len(rh), chunk)])
+    return dict(policy_logp=pol_pos - pol, ref_logp=ref_pos - ref)
 
 LOGP_ROWS = 256  # positions of each evaluation step whose target log-probability (full-softmax log pi(i+)) the diagnostics measure: the first of the batch
 LOGP_LOGITS = 1 << 24  # at most this many catalogue logits for it (fewer rows on a large catalogue: 16 on a million items)

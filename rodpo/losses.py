@@ -26,14 +26,17 @@ class Objective:
     params: dict = field(default_factory=dict)  # name -> (default, low, high, description): low <= value < high
     doc: str = ""
     weights: Callable | None = None  # closed-form |dL/d policy_neg| (same arguments), else autograd
+    logp: bool = False  # it also reads the target's full-softmax log-probability under the policy and the reference (policy_logp, ref_logp)
 
 OBJECTIVES: dict[str, Objective] = {}  # name -> Objective, in registration order; DPOConfig.form is one of its keys
 
-def register_objective(name: str, params: dict | None = None, weights: Callable | None = None):
+def register_objective(name: str, params: dict | None = None, weights: Callable | None = None, logp: bool = False):
     """Register `fn(policy_pos, policy_neg, ref_pos, ref_neg, beta, **params)` as the objective `name`: one function and this
-    decorator, nothing else to edit. `params`: {name: (default, low, high, description)}, checked as low <= value < high."""
+    decorator, nothing else to edit. `params`: {name: (default, low, high, description)}, checked as low <= value < high.
+    With `logp`, `fn` also takes `policy_logp` and `ref_logp` (N,): the target's log-softmax over the catalogue, which the DPO
+    step then computes (a catalogue pass with gradient)."""
     def add(fn):
-        OBJECTIVES[name] = Objective(name, fn, dict(params or {}), (fn.__doc__ or "").strip(), weights)
+        OBJECTIVES[name] = Objective(name, fn, dict(params or {}), (fn.__doc__ or "").strip(), weights, logp)
         return fn
     return add
 
@@ -74,13 +77,21 @@ def dpo_loss(policy_pos: torch.Tensor,  # (N,) policy logit of each target
              ref_pos: torch.Tensor,  # (N,) reference logit of each target
              ref_neg: torch.Tensor,  # (N, m) reference logits of the negatives
              beta: float = 0.1,  # inverse temperature of the implicit reward
-             form: str = "pairwise",  # a name in OBJECTIVES: 'pairwise' (DPO), 'sdpo', 'cdpo', 'rdpo', 'ipo', 'hinge', 'simpo', 'lpo', ...
+             form: str = "pairwise",  # a name in OBJECTIVES: 'pairwise' (DPO), 'sdpo', 'cdpo', 'rdpo', 'ipo', 'hinge', 'simpo', 'lpo', 'dpop', ...
+             policy_logp: torch.Tensor | None = None,  # (N,) the target's log-softmax under the policy: for an objective with `logp` (dpop)
+             ref_logp: torch.Tensor | None = None,  # (N,) the same under the reference
              **params,  # the objective's hyperparameters (OBJECTIVES[form].params); defaults where not given
             ) -> torch.Tensor:
     "The objective `form`'s loss per example (N,), from target and negative logits of the policy and the frozen reference."
     if form not in OBJECTIVES: raise ValueError(f"form={form!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
     if not beta > 0: raise ValueError(f"beta={beta!r} must be > 0")
-    return OBJECTIVES[form].loss(policy_pos, policy_neg, ref_pos, ref_neg, beta, **_numbers(form, params))
+    return OBJECTIVES[form].loss(policy_pos, policy_neg, ref_pos, ref_neg, beta, **_numbers(form, params), **_logps(form, policy_logp, ref_logp))
+
+def _logps(form, policy_logp, ref_logp) -> dict:
+    "The log-probability arguments of an objective that reads them."
+    if not OBJECTIVES[form].logp: return {}
+    if policy_logp is None or ref_logp is None: raise ValueError(f"{form} reads the target's log-probability: pass policy_logp and ref_logp")
+    return dict(policy_logp=policy_logp, ref_logp=ref_logp)
 
 def _numbers(form, params) -> dict:
     "objective_params with every value a number: an AUTO one is for the DPO stage to measure, not for the loss."
@@ -142,16 +153,22 @@ def _lpo(policy_pos, policy_neg, ref_pos, ref_neg, beta):
     "Listwise, as a product of Bradley-Terry terms over the negatives (LPO4Rec): sum_j -log sigmoid(beta * margin_j), not their mean."
     return -F.logsigmoid(beta * _margin(policy_pos, policy_neg, ref_pos, ref_neg)).sum(1)
 
+@register_objective("dpop", params=dict(lam=(50.0, 0.0, math.inf, "the weight of the target's log-probability falling below the reference's")), logp=True)
+def _dpop(policy_pos, policy_neg, ref_pos, ref_neg, beta, lam, policy_logp, ref_logp):
+    "DPO-Positive (arXiv 2402.13228): mean_j -log sigmoid(beta * (margin_j - lam * max(0, log pi_ref(i+) - log pi(i+)))), the target kept from falling."
+    return -F.logsigmoid(beta * (_margin(policy_pos, policy_neg, ref_pos, ref_neg) - lam * F.relu(ref_logp - policy_logp)[:, None])).mean(1)
+
 FORMS = tuple(OBJECTIVES)  # the objectives registered here; register_objective adds to OBJECTIVES
 
 # %% ../nbs/08_losses.ipynb #6731d890
-def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise", **params) -> torch.Tensor:
+def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise", policy_logp=None, ref_logp=None, **params) -> torch.Tensor:
     "Gradient magnitude |dL/d policy_neg| of each negative (N, m): the objective's closed form where it declares one, else autograd."
     o, params = OBJECTIVES.get(form), _numbers(form, params)
     if o.weights is not None and not params: return o.weights(policy_pos, policy_neg, ref_pos, ref_neg, beta)
+    logps = {k: v.detach() for k, v in _logps(form, policy_logp, ref_logp).items()}
     with torch.enable_grad():
         x = policy_neg.detach().clone().requires_grad_()
-        (g,) = torch.autograd.grad(o.loss(policy_pos.detach(), x, ref_pos.detach(), ref_neg.detach(), beta, **params).sum(), x)
+        (g,) = torch.autograd.grad(o.loss(policy_pos.detach(), x, ref_pos.detach(), ref_neg.detach(), beta, **params, **logps).sum(), x)
     return g.abs()
 
 # %% ../nbs/08_losses.ipynb #5cc9c8b6

@@ -79,8 +79,8 @@ def load_checkpoint(path, map_location="cpu") -> SASRec:
 def _added() -> dict:
     """Name -> value of every configuration field added after runs were saved, as the fields declare it (`rodpo.data.added`) in
     SASRecConfig, SamplerConfig, TrainConfig and DPOConfig: the value those runs had."""
-    from .train import TrainConfig  # imported here: both modules import this one
-    from .dpo import DPOConfig
+    from rodpo.train import TrainConfig  # imported here: both modules import this one
+    from rodpo.dpo import DPOConfig
     out = {}
     for cls in (SASRecConfig, SamplerConfig, TrainConfig, DPOConfig):
         for f in fields(cls):

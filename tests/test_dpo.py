@@ -294,7 +294,7 @@ def test_experiment_names_the_switch_arms():
     assert "continue-ce" not in ExperimentConfig("beauty", "unused").strategies  # not in the default arms
 
 
-@pytest.mark.parametrize("form", ["cdpo", "ipo", "simpo"])
+@pytest.mark.parametrize("form", ["cdpo", "ipo", "simpo", "dpop"])
 def test_registered_objectives_train_and_are_recorded(setup, tmp_path, form):
     "An objective from rodpo.losses.OBJECTIVES trains end to end: its step-1 value by hand, its weights by autograd, its name and hyperparameters in the records."
     import math
@@ -309,7 +309,7 @@ def test_registered_objectives_train_and_are_recorded(setup, tmp_path, form):
     _, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, None, logp_rows=32)
     assert len(d["logps_chosen"]) == 32 and (d["logps_chosen"] < 0).all() and torch.allclose(d["logps_chosen"], d["logps_chosen_ref"], atol=1e-5)  # step 1: policy = reference
     if form != "simpo":  # policy = reference: cdpo is log 2 at any eps, ipo (0 - 1/2)^2; simpo reads the policy's logits only
-        assert d["loss"].numpy() == pytest.approx({"cdpo": math.log(2), "ipo": 0.25}[form], abs=1e-5)
+        assert d["loss"].numpy() == pytest.approx({"cdpo": math.log(2), "ipo": 0.25, "dpop": math.log(2)}[form], abs=1e-5)
     r = fit_dpo(small, cfg, tmp_path / form, log=quiet)
     assert r["preference"] == dict(form=form, **objective_params(form)) and set(r["preference"]) == {"form", *OBJECTIVES[form].params}
     diag = json.loads((tmp_path / form / "diagnostics.json").read_text())
@@ -332,6 +332,8 @@ def test_objective_hyperparameters_are_checked_with_the_valid_values(setup):
         DPOConfig(str(ref), form="dpo2")
     with pytest.raises(ValueError, match=r"rdpo: eps=0.5 must be a number in \[0.0, 0.5\)"):
         DPOConfig(str(ref), form="rdpo", loss_params={"eps": 0.5})
+    with pytest.raises(ValueError, match="form='dpop' reads the target's log-softmax over the catalogue, which pool='ann' never computes"):
+        DPOConfig(str(ref), form="dpop", sampler=SamplerConfig(pool="ann"))
     with pytest.raises(ValueError, match="ipo takes no eps; its hyperparameters: none"):
         DPOConfig(str(ref), form="ipo", loss_params={"eps": 0.1})
     assert len(OBJECTIVES) >= 8

@@ -23,8 +23,9 @@ def test_only_relative_logits_matter():
     g = torch.Generator().manual_seed(0)
     pp, rp, pn, rn = torch.randn(6, generator=g), torch.randn(6, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
     for form in [f for f in FORMS if f != "simpo"]:  # simpo is reference-free: the policy's own logit gaps, not a change of normaliser
-        a = dpo_loss(pp, pn, rp, rn, 0.3, form)
-        b = dpo_loss(pp + 5.0, pn + 5.0, rp - 2.0, rn - 2.0, 0.3, form)
+        lp = dict(policy_logp=-torch.rand(6, generator=g), ref_logp=-torch.rand(6, generator=g))  # dpop's: log-probabilities, normaliser-free already
+        a = dpo_loss(pp, pn, rp, rn, 0.3, form, **lp)
+        b = dpo_loss(pp + 5.0, pn + 5.0, rp - 2.0, rn - 2.0, 0.3, form, **lp)
         torch.testing.assert_close(a, b)
 
 
@@ -34,8 +35,9 @@ def test_gradients_match_float64_autograd(form):
     pp = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
     pn = torch.randn(5, 3, dtype=torch.float64, generator=g, requires_grad=True)
     rp, rn = torch.randn(5, dtype=torch.float64, generator=g), torch.randn(5, 3, dtype=torch.float64, generator=g)
-    dpo_loss(pp, pn, rp, rn, 0.7, form).sum().backward()
-    torch.testing.assert_close(pn.grad.abs(), negative_weights(pp.detach(), pn.detach(), rp, rn, 0.7, form))
+    lp = dict(policy_logp=-torch.rand(5, dtype=torch.float64, generator=g), ref_logp=-torch.rand(5, dtype=torch.float64, generator=g))  # read by dpop only
+    dpo_loss(pp, pn, rp, rn, 0.7, form, **lp).sum().backward()
+    torch.testing.assert_close(pn.grad.abs(), negative_weights(pp.detach(), pn.detach(), rp, rn, 0.7, form, **lp))
     # the target is pushed up by exactly what the negatives are pushed down
     torch.testing.assert_close(pp.grad, -pn.grad.sum(1))
     if form != "ipo":  # ipo regresses the margin to 1/(2 beta): past it the target is pushed back down
@@ -47,7 +49,7 @@ def test_finite_for_extreme_logits(form):
     big = torch.tensor([1e35, -1e35, 0.0])
     pn = torch.tensor([[-1e35, 1e35], [1e35, -1e35], [0.0, 1e-30]])
     x = big.clone().requires_grad_()
-    out = dpo_loss(x, pn, torch.zeros(3), torch.zeros(3, 2), 50.0, form)
+    out = dpo_loss(x, pn, torch.zeros(3), torch.zeros(3, 2), 50.0, form, policy_logp=torch.tensor([-1e3, 0.0, -30.0]), ref_logp=torch.zeros(3))  # dpop: log-probabilities, far from float32's range
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
 

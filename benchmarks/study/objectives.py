@@ -30,7 +30,7 @@ from rodpo.experiment import (ExperimentConfig, plan, run_runs, _record_config, 
                               objective_label, _names)
 from rodpo.losses import OBJECTIVES
 
-GRID = ("pairwise", "cdpo", "rdpo", "ipo", "hinge", "simpo", {"form": "cdpo", "eps": "auto"}, {"form": "rdpo", "eps": "auto"})  # sdpo and lpo are pairwise with m = 1
+GRID = ("pairwise", "cdpo", "rdpo", "ipo", "hinge", "simpo", {"form": "cdpo", "eps": "auto"}, {"form": "rdpo", "eps": "auto"}, "dpop")  # sdpo and lpo are pairwise with m = 1
 SAMPLERS = ("hard", "topk_stochastic")
 CONTROLS = ("continue", "continue-ce", "dns")
 METRICS = ("ndcg@5", "mrr@5")
