@@ -236,7 +236,7 @@ def _objectives_bullet(root) -> list:
     ce = t[grid & (t.base == "continue-ce")]
     sig = lambda x, up: ((x.p_holm < 0.05) & ((x.rel_change > 0) if up else (x.rel_change < 0))).sum()
     verdict = "do not replace" if sig(hard, False) else "are not shown to differ from"
-    return [f"Loss-side robust objectives (cDPO, rDPO, IPO, hinge, SimPO; {len(folders)} dataset{'s' * (len(folders) > 1)}) {verdict} "
+    return [f"Loss-side robust objectives (cDPO, rDPO, IPO, hinge, SimPO, DPOP; {len(folders)} dataset{'s' * (len(folders) > 1)}) {verdict} "
             f"the top-K sampler: with `hard` negatives they are {hard.rel_change.min():+.1%} to {hard.rel_change.max():+.1%} against "
             f"top-K DPO (significantly below in {sig(hard, False)} of {len(hard)} pairs); with it they add {both.rel_change.min():+.1%} to "
             f"{both.rel_change.max():+.1%} ({sig(both, True)} significant gains); {sig(ce, True)} of {len(ce)} arms beat `continue-ce`."]

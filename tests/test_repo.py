@@ -356,8 +356,8 @@ def test_study_page_answers_follow_from_the_committed_tables(name):
         assert rep["repeated"] == sum(r["repeated"] for r in rep["rows"]) and len(ns["rows"]) == rep["runs"]
 
 
-@pytest.mark.parametrize("dataset, runs, row", [("scientific", 100, "bce,hard-cdpo-epsauto,topk_stochastic,ndcg@5"),  # 5 seeds x (reference + 19 arms)
-                                               ("ml-100k", 60, "bce,topk_stochastic-simpo,hard-simpo,ndcg@5")])  # 3 seeds
+@pytest.mark.parametrize("dataset, runs, row", [("scientific", 110, "bce,hard-cdpo-epsauto,topk_stochastic,ndcg@5"),  # 5 seeds x (reference + 21 arms)
+                                               ("ml-100k", 66, "bce,topk_stochastic-dpop,hard-dpop,ndcg@5")])  # 3 seeds
 def test_objectives_tables_recompute_from_committed_per_user_ranks(tmp_path, dataset, runs, row):
     "results/objectives/<dataset>: objectives.csv follows from the runs' per-user ranks alone, beyond.csv from their metrics.json (benchmarks/study/objectives.py --tables)."
     import shutil
