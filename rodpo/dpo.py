@@ -239,21 +239,20 @@ def _target_logps(h, table, tgt, pol_pos, rh, rtab, ref_pos, chunk) -> dict:
     """For an objective that reads them (dpop): every position's target log-softmax under the policy, with its gradient (a catalogue
     pass in chunks of `chunk` rows, each recomputed in the backward pass instead of kept), and under the reference."""
     from torch.utils.checkpoint import checkpoint
-    def lse(hh, tab):
-        z = hh @ tab.T
-        return torch.cat([z[:, :1].new_full((len(z), 1), float("-inf")), z[:, 1:]], 1).logsumexp(1)  # padding item 0 excluded
-    pol = torch.cat([checkpoint(lse, h[i:i + chunk], table, use_reentrant=False) for i in range(0, len(h), chunk)])
-    with torch.no_grad(): ref = torch.cat([lse(rh[i:i + chunk], rtab) for i in range(0, len(rh), chunk)])
+    pol = torch.cat([checkpoint(_catalogue_lse, h[i:i + chunk], table, use_reentrant=False) for i in range(0, len(h), chunk)])
+    with torch.no_grad(): ref = torch.cat([_catalogue_lse(rh[i:i + chunk], rtab) for i in range(0, len(rh), chunk)])
     return dict(policy_logp=pol_pos - pol, ref_logp=ref_pos - ref)
+
+def _catalogue_lse(h, table) -> torch.Tensor:
+    "log sum_i exp(h . table_i) over the catalogue, padding item 0 excluded, per row of `h`: the softmax normaliser (differentiable)."
+    return (h @ table[1:].T).logsumexp(1)
 
 LOGP_ROWS = 256  # positions of each evaluation step whose target log-probability (full-softmax log pi(i+)) the diagnostics measure: the first of the batch
 LOGP_LOGITS = 1 << 24  # at most this many catalogue logits for it (fewer rows on a large catalogue: 16 on a million items)
 
 def _target_logp(h, table, tgt) -> torch.Tensor:
     "log softmax of the target over the catalogue (padding item 0 excluded), per position: the quantity DPOP keeps from falling."
-    z = h @ table.T
-    z[:, 0] = float("-inf")
-    return z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, 1)
+    return (h * table[tgt]).sum(-1) - _catalogue_lse(h, table)
 
 # %% ../nbs/10_dpo.ipynb #0b66f631
 def _step_diagnostics(d, futures, pos_users, pos_index, dev) -> dict:

@@ -115,8 +115,8 @@ def _record_config(cfg: ExperimentConfig, out: Path):
         d["seeds"] = sorted(set(old["seeds"]) | set(d["seeds"]))
         d["strategies"] = [s for s in arms() if s in set(old["strategies"]) | set(d["strategies"])]
         if old.get("objectives") or d["objectives"]:  # the union too: a call may run its own objectives (the study's controls run only DPO's)
-            new = [o for o in d["objectives"] or ["pairwise"] if o not in (old.get("objectives") or ["pairwise"])]
-            d["objectives"] = (old.get("objectives") or ["pairwise"]) + new
+            before = old.get("objectives") or ["pairwise"]
+            d["objectives"] = before + [o for o in d["objectives"] or ["pairwise"] if o not in before]
     save_json(d, f)
 
 @dataclass

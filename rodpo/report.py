@@ -220,8 +220,8 @@ def readme_main_job(results=None):
               f"{r['repeated']} of {r['runs']} repeated every test metric to the last digit. The {r['runs'] - r['repeated']} that differ are "
               + ", ".join(f"`{d}`" for d in differ) + " runs: samplers that take a top-K of the scores, where most likely a last-bit "
               "difference in a float sum reorders a near tie and the run diverges (not traced further). Expect the same on another CPU: "
-              "mostly these runs move, within their intervals, and a p-value near a threshold can cross it. The committed "
-              "files are this clone's; the reproducibility page lists every run.")
+              "mostly these runs move, within their intervals, and a p-value near a threshold can cross it. The reproducibility "
+              "page lists every run.")
     return Markdown("\n\n".join(textwrap.fill(p, 118) for p in (first, second)))
 
 # %% ../nbs/16_report.ipynb #fe9977ce
@@ -236,10 +236,9 @@ def _objectives_bullet(root) -> list:
     ce = t[grid & (t.base == "continue-ce")]
     sig = lambda x, up: ((x.p_holm < 0.05) & ((x.rel_change > 0) if up else (x.rel_change < 0))).sum()
     verdict = "do not replace" if sig(hard, False) else "are not shown to differ from"
-    return [f"Loss-side robust objectives (cDPO, rDPO, IPO, hinge, SimPO, DPOP; {len(folders)} dataset{'s' * (len(folders) > 1)}) {verdict} "
-            f"the top-K sampler: with `hard` negatives they are {hard.rel_change.min():+.1%} to {hard.rel_change.max():+.1%} against "
-            f"top-K DPO (significantly below in {sig(hard, False)} of {len(hard)} pairs); with it they add {both.rel_change.min():+.1%} to "
-            f"{both.rel_change.max():+.1%} ({sig(both, True)} significant gains); {sig(ce, True)} of {len(ce)} arms beat `continue-ce`."]
+    return [f"Robust DPO losses (cDPO, rDPO, IPO, hinge, SimPO, DPOP) {verdict} the top-K sampler: with `hard` negatives they are "
+            f"{hard.rel_change.min():+.1%} to {hard.rel_change.max():+.1%} against top-K DPO; with it, {sig(both, True)} of {len(both)} gain; "
+            f"{sig(ce, True)} of {len(ce)} arms beat `continue-ce`."]
 
 def readme_findings(results=None):
     "The README's results: one table per backbone (`best_options`) and the answer in bullets computed from them."
