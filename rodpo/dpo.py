@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .data import SeqDataset, TrainBatches, eval_set, pad_left, load_dataset, added
 from .metrics import evaluate, topk_ordered
 from .moe import aux_loss
-from .losses import dpo_loss, negative_weights, reward_margin, OBJECTIVES, objective_params, describe_objectives, AUTO
+from .losses import dpo_loss, negative_weights, reward_margin, objective_params, describe_objectives, AUTO, loss_weights_of, objective_name, reads_logp
 from .negatives import SamplerConfig, NegativeSampler, false_negative_mask, _mask_excluded
 from .runs import load_checkpoint, save_json, save_torch, seed_everything, rng_state, set_rng_state, prepare_run_folder, resolve_device, final_evaluation, RunLock
 from .runs import RunFolderError, add_options, deterministic
@@ -40,8 +40,9 @@ class DPOConfig:
     stage1: str  # run folder of the stage-1 reference model (its best.pt)
     seed: int = 0  # seeds data order, dropout and negative sampling
     beta: float = 1.0  # DPO inverse temperature; 1.0 is where the regimes study (results/regimes) found top-K stochastic DPO to help, 0.1 was compared and helped less
-    form: str = "pairwise"  # the preference objective: a name in rodpo.losses.OBJECTIVES (pairwise is DPO; sdpo, cdpo, rdpo, ipo, hinge, simpo, lpo, ...)
-    loss_params: dict | None = added(None)  # the objective's hyperparameters, e.g. {"eps": 0.1} for cdpo or rdpo, or {"eps": "auto"}: the false-negative rate of the sampler's negatives on training items (train_false_negative_rate); None: its defaults (OBJECTIVES[form].params)
+    form: str | tuple = "pairwise"  # the preference objective: a name in rodpo.losses.OBJECTIVES (pairwise is DPO; sdpo, cdpo, rdpo, ipo, hinge, simpo, lpo, dpop, ...), or a list of them, summed with loss_weights
+    loss_weights: tuple | None = added(None)  # with a list of objectives in form, the weight of each in the sum (as TRL's loss_weights); None: 1 each
+    loss_params: dict | None = added(None)  # the objective's hyperparameters (shared by the listed objectives that declare one), e.g. {"eps": 0.1} for cdpo or rdpo, or {"eps": "auto"}: the false-negative rate of the sampler's negatives on training items (train_false_negative_rate); None: its defaults (OBJECTIVES[form].params)
     ce_weight: float = 1.0  # lambda: weight of the anchor term, the backbone's own stage-1 objective (CE, sampled softmax or BCE, read from the reference's run); 1.0 as in every arm of the regimes study
     anchor: str = "dropout"  # the anchor term computed 'dropout' (a second forward pass in training mode, as in stage 1) or 'deterministic' (from the DPO pass)
     control: bool = False  # the `continue` arm: the anchor term alone at weight 1, no DPO term, no negatives (same steps, lr and selection)
@@ -63,6 +64,8 @@ class DPOConfig:
 
     def __post_init__(self):
         if isinstance(self.sampler, dict): self.sampler = SamplerConfig(**self.sampler)
+        if isinstance(self.form, list): self.form = tuple(self.form)  # as config.json writes a tuple
+        if isinstance(self.loss_weights, list): self.loss_weights = tuple(self.loss_weights)
         def need(ok, msg):
             if not ok: raise ValueError(f"DPOConfig: {msg}")
         is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
@@ -70,10 +73,10 @@ class DPOConfig:
         need(isinstance(self.stage1, str) and self.stage1 != "", f"stage1={self.stage1!r} must be the folder of a stage-1 run (str)")
         need(is_int(self.seed) and 0 <= self.seed < 2**32, f"seed={self.seed!r} must be an integer in [0, 2**32)")
         need(self.loss_params is None or isinstance(self.loss_params, dict), f"loss_params={self.loss_params!r} must be a dict of the objective's hyperparameters or None")
-        try: objective_params(self.form, self.loss_params)  # the objective exists and its hyperparameters are valid
+        try: objective_params(self.form, self.loss_params); loss_weights_of(self.form, self.loss_weights)  # the objectives exist, their hyperparameters and weights are valid
         except ValueError as e: raise ValueError(f"DPOConfig: {e}") from None
         if isinstance(self.sampler, SamplerConfig):
-            need(not (OBJECTIVES[self.form].logp and self.sampler.pool == "ann"),
+            need(not (reads_logp(self.form) and self.sampler.pool == "ann"),
                  f"form={self.form!r} reads the target's log-softmax over the catalogue, which pool='ann' never computes: use pool='exact'")
         need(is_num(self.beta) and self.beta > 0, f"beta={self.beta!r} must be a finite number > 0")
         need(is_num(self.ce_weight) and self.ce_weight >= 0, f"ce_weight={self.ce_weight!r} must be a finite number >= 0")
@@ -101,7 +104,8 @@ def recorded(dpo: dict) -> dict:
     d = dict(dpo)
     if d.get("control"):
         d.update(beta=None, form=None, ce_weight=None)
-        if "loss_params" in d: d["loss_params"] = None  # runs recorded before the field have no key
+        for k in ("loss_params", "loss_weights"):
+            if k in d: d[k] = None  # runs recorded before the field have no key
         if not d.get("negatives"): d["sampler"] = None
     return d
 
@@ -220,14 +224,14 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     with torch.no_grad():
         ref_pos = (rh * rtab[tgt]).sum(-1)
         ref_neg = torch.einsum("nd,nmd->nm", rh, rtab[neg])
-    logps = _target_logps(h, table, tgt, pol_pos, rh, rtab, ref_pos, chunk) if OBJECTIVES[cfg.form].logp else {}  # dpop
-    per = dpo_loss(pol_pos, pol_neg, ref_pos, ref_neg, cfg.beta, cfg.form, **logps, **(cfg.loss_params or {}))
+    logps = _target_logps(h, table, tgt, pol_pos, rh, rtab, ref_pos, chunk) if reads_logp(cfg.form) else {}  # dpop
+    per = dpo_loss(pol_pos, pol_neg, ref_pos, ref_neg, cfg.beta, cfg.form, **logps, loss_weights=cfg.loss_weights, **(cfg.loss_params or {}))
     loss = per.sum() / denom
     loss = loss + weight * ce * (len(tgt) / denom) if fused else anchored(loss, h, table)
     loss = loss + aux_loss(policy).to(per.device)
     policy.train(was)
     with torch.no_grad():
-        diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form, **logps, **(cfg.loss_params or {})),
+        diag = dict(negatives=neg, weights=negative_weights(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg, cfg.beta, cfg.form, **logps, loss_weights=cfg.loss_weights, **(cfg.loss_params or {})),
                     ranks=ranks, margin=reward_margin(pol_pos.detach(), pol_neg.detach(), ref_pos, ref_neg), loss=per.detach(),
                     chosen=pol_pos.detach() - ref_pos, rejected=pol_neg.detach() - ref_neg, **pool)  # implicit rewards r(i+), r(i-)
         if logp_rows:  # the target's log-probability needs each position's catalogue normaliser: on a sample
@@ -429,7 +433,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     elif rank == 0:
         save_torch(dict(model=policy.state_dict(), model_config=mc.to_dict(), step=0, valid=ref_valid), out/"best.pt")
         if draws: probes["records"].append(probe(policy, ds, probes["users"], sampler, cfg, futures, 0, cfg.sampler.K))
-        arm = f"negatives-only ({objective!r} with {cfg.sampler.strategy} negatives)" if cfg.negatives else f"continue ({objective!r} alone)" if cfg.control else f"strategy {cfg.sampler.strategy}, beta {cfg.beta}, {cfg.form}{cfg.loss_params or ''}, anchor {objective!r} x {cfg.ce_weight} ({cfg.anchor})"
+        arm = f"negatives-only ({objective!r} with {cfg.sampler.strategy} negatives)" if cfg.negatives else f"continue ({objective!r} alone)" if cfg.control else f"strategy {cfg.sampler.strategy}, beta {cfg.beta}, {objective_name(cfg.form, cfg.loss_weights)}{cfg.loss_params or ''}, anchor {objective!r} x {cfg.ce_weight} ({cfg.anchor})"
         log(f"reference valid {cfg.metric} {ref_valid[cfg.metric]:.4f}; {arm}; "
             + ("" if cfg.control else f"reference hidden states cached ({ref_hidden.numel() * 4 / 2**20:.0f} MB in {t_cache:.1f} s)" if ref_hidden is not None
                else "reference run every step (its hidden states would exceed REFERENCE_CACHE_BYTES)"))
@@ -490,7 +494,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         at_best = next((d for d in diagnostics if d["step"] == state["best_step"]), {})
         result = dict(dataset=ds.name, seed=cfg.seed, strategy=arm_name(cfg), beta=None if cfg.control else cfg.beta, backbone=backbone,
                       **(dict(objective=objective.loss) if cfg.switch else {}), stage1=stage1_record(cfg.stage1, stage1_cfg),
-                      **({} if cfg.control else dict(preference=dict(form=cfg.form, **objective_params(cfg.form, cfg.loss_params, measured),
+                      **({} if cfg.control else dict(preference=dict(form=cfg.form if isinstance(cfg.form, str) else list(cfg.form), **objective_params(cfg.form, cfg.loss_params, measured),
+                                                                     **({} if cfg.loss_weights is None else dict(loss_weights=list(loss_weights_of(cfg.form, cfg.loss_weights)))),
                                                                      **({"measured": sorted(measured)} if measured else {})))),
                       anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
@@ -510,14 +515,26 @@ def run_dpo(cfg: DPOConfig, out_dir=None, dataset: str | None = None, data_dir: 
     if ds.stats() != stage1["data"]:
         raise ValueError(f"the dataset {ds.name!r} is not the one the stage-1 run {cfg.stage1} trained on ({stage1['data'].get('dataset')!r}: "
                          f"{stage1['data'].get('n_users')} users, {stage1['data'].get('n_items')} items); name it with --dataset and --data_dir")
-    arm = arm_name(cfg) + ("" if cfg.control or cfg.form == "pairwise" else f"-{cfg.form}")  # objectives apart by name
+    arm = arm_name(cfg) + ("" if cfg.control or (cfg.form == "pairwise" and cfg.loss_weights is None) else f"-{objective_name(cfg.form, cfg.loss_weights)}")  # objectives apart by name
     return fit_dpo(ds, cfg, out_dir or Path("runs")/f"dpo-{Path(ds.name).name}-{arm}-seed{cfg.seed}", log)
+
+def _form(s: str) -> str | tuple:
+    "--form: one objective's name, or a comma list of them (a weighted sum)."
+    names = tuple(v.strip() for v in s.split(","))
+    return names[0] if len(names) == 1 else names
+
+def _weights(s: str) -> tuple | None:
+    "--loss_weights: comma-separated numbers; 'none': None."
+    if s.strip().lower() == "none": return None
+    try: return tuple(float(v) for v in s.split(","))
+    except ValueError: raise argparse.ArgumentTypeError(f"{s!r}: write comma-separated numbers, one per objective of --form") from None
 
 def parser() -> argparse.ArgumentParser:
     "The options of `rodpo-dpo`: the fields of `DPOConfig` and `SamplerConfig`, the dataset and `--out_dir`."
     p = argparse.ArgumentParser(prog="rodpo-dpo", description="Align a stage-1 model by DPO (one arm: a negative strategy, or the continue "
                                 "control with --control true) and print the run's final metrics as JSON.")
-    add_options(p.add_argument_group("DPO (DPOConfig)"), DPOConfig, skip=("sampler",))
+    add_options(p.add_argument_group("DPO (DPOConfig)"), DPOConfig, skip=("sampler",),
+                types=dict(form=(_form, "NAME[,NAME]"), loss_weights=(_weights, "W[,W]")))
     for a in p._actions:  # the objectives and their hyperparameters, read from the registry
         if a.dest == "form": a.help = a.help.replace(" (default: ", f"; registered: {describe_objectives()} (default: ".replace("%", "%%"), 1)
     add_options(p.add_argument_group("negatives (SamplerConfig)"), SamplerConfig)

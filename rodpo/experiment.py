@@ -22,6 +22,7 @@ from .train import TrainConfig, fit
 from .negatives import SamplerConfig, SAMPLERS
 from .objectives import LOSSES
 from .dpo import DPOConfig, fit_dpo
+from .losses import objective_name
 
 # %% auto #0
 __all__ = ['SWITCHES', 'ARMS', 'DEFAULT_STRATEGIES', 'BEYOND_COLUMNS', 'arms', 'ExperimentConfig', 'objective_label', 'Run',
@@ -67,8 +68,8 @@ class ExperimentConfig:
             for b in self.betas: DPOConfig("unused", beta=b)
         if self.objectives is not None:
             self.objectives = tuple(o if isinstance(o, str) else dict(o) for o in self.objectives)
-            if not self.objectives or {"form", "loss_params"} & set(self.dpo):
-                raise ValueError("ExperimentConfig: objectives must be non-empty, and then dpo must not set form or loss_params")
+            if not self.objectives or {"form", "loss_params", "loss_weights"} & set(self.dpo):
+                raise ValueError("ExperimentConfig: objectives must be non-empty, and then dpo must not set form, loss_params or loss_weights")
             for o in self.objectives: DPOConfig("unused", **_objective(o))  # an unknown name or hyperparameter fails here, naming the valid ones
         SASRecConfig(n_items=1, **self.model); TrainConfig(**self.stage1); DPOConfig("unused", **self.dpo)
 
@@ -90,18 +91,21 @@ class ExperimentConfig:
         return out
 
 def _objective(o) -> dict:
-    "DPOConfig fields of an entry of `ExperimentConfig.objectives`: a name, or {'form': name, **hyperparameters}."
+    """DPOConfig fields of an entry of `ExperimentConfig.objectives`: a name, or {'form': name, **hyperparameters}, or a weighted list
+    {'form': [name, ...], 'loss_weights': [w, ...], **hyperparameters}."""
     if isinstance(o, str): return dict(form=o)
-    if not isinstance(o, dict) or not isinstance(o.get("form"), str):
-        raise ValueError(f"ExperimentConfig: objective {o!r} must be a name in rodpo.losses.OBJECTIVES or a dict {{'form': name, **hyperparameters}}")
-    params = {k: v for k, v in o.items() if k != "form"}
-    return dict(form=o["form"], loss_params=params or None)
+    form = o.get("form") if isinstance(o, dict) else None
+    if not (isinstance(form, str) or (isinstance(form, (list, tuple)) and form and all(isinstance(f, str) for f in form))):
+        raise ValueError(f"ExperimentConfig: objective {o!r} must be a name in rodpo.losses.OBJECTIVES or a dict {{'form': name or [names], **hyperparameters}}")
+    params = {k: v for k, v in o.items() if k not in ("form", "loss_weights")}
+    return dict(form=form if isinstance(form, str) else tuple(form), loss_params=params or None,
+                **({} if o.get("loss_weights") is None else dict(loss_weights=tuple(o["loss_weights"]))))
 
 def objective_label(o) -> str:
-    "The part of a run's name that tells its objective apart: '' for DPO (`pairwise` with its defaults), '-cdpo', '-cdpo-eps0.2'."
+    "The part of a run's name that tells its objective apart: '' for DPO (`pairwise` with its defaults), '-cdpo', '-cdpo-eps0.2', '-pairwise+ipo-w1+0.5'."
     d = _objective(o)
-    if d["form"] == "pairwise" and not d.get("loss_params"): return ""
-    return f"-{d['form']}" + "".join(f"-{k}{v}" for k, v in sorted((d.get("loss_params") or {}).items()))
+    if d["form"] == "pairwise" and not d.get("loss_params") and "loss_weights" not in d: return ""
+    return f"-{objective_name(d['form'], d.get('loss_weights'))}" + "".join(f"-{k}{v}" for k, v in sorted((d.get("loss_params") or {}).items()))
 
 # %% ../nbs/11_experiment.ipynb #5db7275f
 def _record_config(cfg: ExperimentConfig, out: Path):

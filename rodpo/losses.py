@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'AUTO', 'MEASURED', 'FORMS', 'Objective', 'register_objective', 'objective_params',
-           'describe_objectives', 'dpo_loss', 'negative_weights', 'reward_margin']
+__all__ = ['OBJECTIVES', 'AUTO', 'MEASURED', 'FORMS', 'Objective', 'register_objective', 'forms', 'loss_weights_of',
+           'objective_name', 'reads_logp', 'objective_params', 'describe_objectives', 'dpo_loss', 'negative_weights',
+           'reward_margin']
 
 # %% ../nbs/08_losses.ipynb #80d88e25
 @dataclass(frozen=True)
@@ -28,45 +29,81 @@ class Objective:
     weights: Callable | None = None  # closed-form |dL/d policy_neg| (same arguments), else autograd
     logp: bool = False  # it also reads the target's full-softmax log-probability under the policy and the reference (policy_logp, ref_logp)
 
-OBJECTIVES: dict[str, Objective] = {}  # name -> Objective, in registration order; DPOConfig.form is one of its keys
+OBJECTIVES: dict[str, Objective] = {}  # name -> Objective, in registration order; DPOConfig.form is one of its keys or a list of them
 
 def register_objective(name: str, params: dict | None = None, weights: Callable | None = None, logp: bool = False):
     """Register `fn(policy_pos, policy_neg, ref_pos, ref_neg, beta, **params)` as the objective `name`: one function and this
     decorator, nothing else to edit. `params`: {name: (default, low, high, description)}, checked as low <= value < high.
     With `logp`, `fn` also takes `policy_logp` and `ref_logp` (N,): the target's log-softmax over the catalogue, which the DPO
     step then computes (a catalogue pass with gradient)."""
+    if clash := sorted(set(params or {}) & _RESERVED): raise ValueError(f"{name}: {', '.join(clash)} is an argument of dpo_loss; name the hyperparameter otherwise")
     def add(fn):
         OBJECTIVES[name] = Objective(name, fn, dict(params or {}), (fn.__doc__ or "").strip(), weights, logp)
         return fn
     return add
 
+_RESERVED = {"beta", "form", "loss_weights", "policy_logp", "ref_logp"}  # dpo_loss's own arguments: no hyperparameter may take their names
+
+def forms(form) -> tuple[str, ...]:
+    "The objectives `form` names: one name in OBJECTIVES, or a list of distinct names (their weighted sum: `loss_weights`)."
+    names = (form,) if isinstance(form, str) else tuple(form) if isinstance(form, (list, tuple)) else ()
+    if not names or not all(isinstance(f, str) for f in names):
+        raise ValueError(f"form={form!r} must be a name in {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES) or a non-empty list of them")
+    for f in names:
+        if f not in OBJECTIVES: raise ValueError(f"form={f!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
+    if len(set(names)) < len(names): raise ValueError(f"form={list(names)!r} names an objective twice: give it one larger weight (loss_weights)")
+    return names
+
+def loss_weights_of(form, loss_weights=None) -> tuple[float, ...]:
+    "The weight of each objective of `form`: `loss_weights` checked (one finite number >= 0 each, not all 0), or 1 each (TRL's default)."
+    names = forms(form)
+    if loss_weights is None: return (1.0,) * len(names)
+    w = tuple(loss_weights) if isinstance(loss_weights, (list, tuple)) else ()
+    if not (len(w) == len(names) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in w) and any(w)):
+        raise ValueError(f"loss_weights={loss_weights!r} must be {len(names)} finite number(s) >= 0, not all 0: one per objective of form={'+'.join(names)}")
+    return tuple(float(v) for v in w)
+
+def objective_name(form, loss_weights=None) -> str:
+    "A name for the objective in run folders: 'cdpo'; a weighted list 'pairwise+ipo', with its weights 'pairwise+ipo-w1+0.5'."
+    name = "+".join(forms(form))
+    return name if loss_weights is None else f"{name}-w" + "+".join(f"{w:g}" for w in loss_weights_of(form, loss_weights))
+
+def reads_logp(form) -> bool:
+    "Whether an objective of `form` reads the target's log-softmax over the catalogue (dpop): the DPO step then computes it."
+    return any(OBJECTIVES[f].logp for f in forms(form))
+
 AUTO = "auto"  # a hyperparameter value the DPO stage measures from the data: eps, as the false-negative rate on training items
 MEASURED = ("eps",)  # the hyperparameters that may be AUTO
 
-def objective_params(form: str, params: dict | None = None, measured: dict | None = None) -> dict:
+def objective_params(form, params: dict | None = None, measured: dict | None = None) -> dict:
     """The hyperparameters of objective `form`: `params` checked against its declaration, its defaults filled in. A value AUTO
-    (for a hyperparameter in MEASURED) stays AUTO, or with `measured` ({name: value}) becomes that value, checked in its range."""
-    if form not in OBJECTIVES: raise ValueError(f"form={form!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
-    spec, params = OBJECTIVES[form].params, dict(params or {})
-    unknown = sorted(set(params) - set(spec))
-    if unknown:
-        raise ValueError(f"{form} takes no {', '.join(unknown)}; its hyperparameters: "
-                         + (", ".join(f"{k} ({d[3]}, default {d[0]})" for k, d in spec.items()) or "none"))
+    (for a hyperparameter in MEASURED) stays AUTO, or with `measured` ({name: value}) becomes that value, checked in its range.
+    For a list of objectives, a hyperparameter is shared by every one that declares it (as TRL shares label_smoothing)."""
+    names, params = forms(form), dict(params or {})
+    declared = {}  # hyperparameter -> its declarations, one per listed objective that has it
+    for f in names:
+        for k, d in OBJECTIVES[f].params.items(): declared.setdefault(k, []).append(d)
+    label = "+".join(names)
+    if unknown := sorted(set(params) - set(declared)):
+        raise ValueError(f"{label} takes no {', '.join(unknown)}; its hyperparameters: "
+                         + (", ".join(f"{k} ({d[0][3]}, default {d[0][0]})" for k, d in declared.items()) or "none"))
     out = {}
-    for k, (default, low, high, what) in spec.items():
+    for k, ds in declared.items():
+        (default, _, _, what), low, high = ds[0], max(d[1] for d in ds), min(d[2] for d in ds)
         v = params.get(k, default)
         if v == AUTO and k in MEASURED:
             if measured is None or k not in measured: out[k] = AUTO; continue
             v = measured[k]
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v < high):
-            raise ValueError(f"{form}: {k}={v!r} must be a number in [{low}, {high}) ({what})" + (f" or {AUTO!r}" if k in MEASURED else ""))
+            raise ValueError(f"{label}: {k}={v!r} must be a number in [{low}, {high}) ({what})" + (f" or {AUTO!r}" if k in MEASURED else ""))
         out[k] = float(v)
     return out
 
 def describe_objectives() -> str:
     "The registered objectives and their hyperparameters, as one line of text (for --help)."
     value = lambda k, d: f"{k}={d[0]}" + (f" or {AUTO}" if k in MEASURED else "")
-    return "; ".join(name + (f" ({', '.join(value(k, d) for k, d in o.params.items())})" if o.params else "") for name, o in OBJECTIVES.items())
+    return "; ".join(name + (f" ({', '.join(value(k, d) for k, d in o.params.items())})" if o.params else "") for name, o in OBJECTIVES.items()) \
+        + "; or a comma list of them, summed with loss_weights"
 
 def _margin(policy_pos, policy_neg, ref_pos, ref_neg):
     "r(i+) - r(i-_j), (N, m): the implicit-reward margins."
@@ -77,27 +114,37 @@ def dpo_loss(policy_pos: torch.Tensor,  # (N,) policy logit of each target
              ref_pos: torch.Tensor,  # (N,) reference logit of each target
              ref_neg: torch.Tensor,  # (N, m) reference logits of the negatives
              beta: float = 0.1,  # inverse temperature of the implicit reward
-             form: str = "pairwise",  # a name in OBJECTIVES: 'pairwise' (DPO), 'sdpo', 'cdpo', 'rdpo', 'ipo', 'hinge', 'simpo', 'lpo', 'dpop', ...
+             form: str | tuple = "pairwise",  # a name in OBJECTIVES ('pairwise' (DPO), 'sdpo', 'cdpo', 'rdpo', 'ipo', 'hinge', 'simpo', 'lpo', 'dpop', ...) or a list of them
              policy_logp: torch.Tensor | None = None,  # (N,) the target's log-softmax under the policy: for an objective with `logp` (dpop)
              ref_logp: torch.Tensor | None = None,  # (N,) the same under the reference
-             **params,  # the objective's hyperparameters (OBJECTIVES[form].params); defaults where not given
+             loss_weights: tuple | None = None,  # with a list of objectives, the weight of each in the sum; None: 1 each
+             **params,  # the objectives' hyperparameters (OBJECTIVES[form].params); defaults where not given
             ) -> torch.Tensor:
-    "The objective `form`'s loss per example (N,), from target and negative logits of the policy and the frozen reference."
-    if form not in OBJECTIVES: raise ValueError(f"form={form!r} is not one of {tuple(OBJECTIVES)} (rodpo.losses.OBJECTIVES)")
+    "The objective `form`'s loss per example (N,), from target and negative logits of the policy and the frozen reference; a list's weighted sum."
     if not beta > 0: raise ValueError(f"beta={beta!r} must be > 0")
-    return OBJECTIVES[form].loss(policy_pos, policy_neg, ref_pos, ref_neg, beta, **_numbers(form, params), **_logps(form, policy_logp, ref_logp))
+    return _combined(form, loss_weights, params, policy_logp, ref_logp)(policy_pos, policy_neg, ref_pos, ref_neg, beta)
+
+def _combined(form, loss_weights, params, policy_logp, ref_logp) -> Callable:
+    "loss(policy_pos, policy_neg, ref_pos, ref_neg, beta) of `form` with its hyperparameters and log-probabilities bound: one objective's, or the weighted sum of a list's."
+    names, w, values = forms(form), loss_weights_of(form, loss_weights), _numbers(form, params)
+    logps = _logps(form, policy_logp, ref_logp)
+    parts = [(wi, OBJECTIVES[f].loss, {k: values[k] for k in OBJECTIVES[f].params}, logps if OBJECTIVES[f].logp else {}) for f, wi in zip(names, w)]
+    if w == (1.0,):  # one objective, its loss as it is
+        fn, p, lp = parts[0][1:]
+        return lambda *a: fn(*a, **p, **lp)
+    return lambda *a: sum(wi * fn(*a, **p, **lp) for wi, fn, p, lp in parts)
 
 def _logps(form, policy_logp, ref_logp) -> dict:
     "The log-probability arguments of an objective that reads them."
-    if not OBJECTIVES[form].logp: return {}
-    if policy_logp is None or ref_logp is None: raise ValueError(f"{form} reads the target's log-probability: pass policy_logp and ref_logp")
+    if not reads_logp(form): return {}
+    if policy_logp is None or ref_logp is None: raise ValueError(f"{'+'.join(forms(form))} reads the target's log-probability: pass policy_logp and ref_logp")
     return dict(policy_logp=policy_logp, ref_logp=ref_logp)
 
 def _numbers(form, params) -> dict:
     "objective_params with every value a number: an AUTO one is for the DPO stage to measure, not for the loss."
     out = objective_params(form, params)
     if auto := [k for k, v in out.items() if v == AUTO]:
-        raise ValueError(f"{form}: {', '.join(f'{k}={AUTO!r}' for k in auto)} is measured by the DPO stage (rodpo.dpo.fit_dpo); give the loss a number")
+        raise ValueError(f"{'+'.join(forms(form))}: {', '.join(f'{k}={AUTO!r}' for k in auto)} is measured by the DPO stage (rodpo.dpo.fit_dpo); give the loss a number")
     return out
 
 # %% ../nbs/08_losses.ipynb #b1c0a002
@@ -161,14 +208,14 @@ def _dpop(policy_pos, policy_neg, ref_pos, ref_neg, beta, lam, policy_logp, ref_
 FORMS = tuple(OBJECTIVES)  # the objectives registered here; register_objective adds to OBJECTIVES
 
 # %% ../nbs/08_losses.ipynb #6731d890
-def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise", policy_logp=None, ref_logp=None, **params) -> torch.Tensor:
-    "Gradient magnitude |dL/d policy_neg| of each negative (N, m): the objective's closed form where it declares one, else autograd."
-    o, params = OBJECTIVES.get(form), _numbers(form, params)
-    if o.weights is not None and not params: return o.weights(policy_pos, policy_neg, ref_pos, ref_neg, beta)
-    logps = {k: v.detach() for k, v in _logps(form, policy_logp, ref_logp).items()}
+def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise", policy_logp=None, ref_logp=None, loss_weights=None, **params) -> torch.Tensor:
+    "Gradient magnitude |dL/d policy_neg| of each negative (N, m): the objective's closed form where it declares one, else autograd (a list of objectives: of their weighted sum)."
+    o = OBJECTIVES[forms(form)[0]]
+    if isinstance(form, str) and loss_weights is None and o.weights is not None and not _numbers(form, params): return o.weights(policy_pos, policy_neg, ref_pos, ref_neg, beta)
+    loss = _combined(form, loss_weights, params, *(None if v is None else v.detach() for v in (policy_logp, ref_logp)))
     with torch.enable_grad():
         x = policy_neg.detach().clone().requires_grad_()
-        (g,) = torch.autograd.grad(o.loss(policy_pos.detach(), x, ref_pos.detach(), ref_neg.detach(), beta, **params, **logps).sum(), x)
+        (g,) = torch.autograd.grad(loss(policy_pos.detach(), x, ref_pos.detach(), ref_neg.detach(), beta).sum(), x)
     return g.abs()
 
 # %% ../nbs/08_losses.ipynb #5cc9c8b6

@@ -339,6 +339,34 @@ def test_objective_hyperparameters_are_checked_with_the_valid_values(setup):
     assert len(OBJECTIVES) >= 8
 
 
+def test_a_weighted_list_of_objectives_trains_and_is_recorded(setup, tmp_path):
+    "form as a list with loss_weights (TRL's list of loss types): its step-1 loss by hand, its record, its folder, the command line, an experiment."
+    import math
+    from rodpo.dpo import parser
+    from rodpo.experiment import ExperimentConfig
+    small, ref = setup
+    cfg = DPOConfig(str(ref), beta=1.0, form=["pairwise", "ipo"], loss_weights=[1, 0.5], sampler=SamplerConfig("topk_stochastic", m=2, K=10),
+                    max_epochs=1, eval_every=10, progress=False)
+    assert (cfg.form, cfg.loss_weights) == (("pairwise", "ipo"), (1, 0.5))
+    r = fit_dpo(small, cfg, tmp_path / "mix", log=quiet)
+    assert r["preference"] == {"form": ["pairwise", "ipo"], "loss_weights": [1.0, 0.5]}
+    assert r["first_step"]["loss"] == pytest.approx(math.log(2) + 0.5 * (0 - 1 / 2) ** 2, abs=1e-5)  # policy = reference: margin 0
+    saved = json.loads((tmp_path / "mix" / "config.json").read_text())["dpo"]
+    assert DPOConfig(**saved) == cfg  # config.json reads back as the same configuration
+    assert fit_dpo(small, cfg, tmp_path / "mix", log=quiet)["test"] == r["test"]  # and its folder accepts it
+    a = vars(parser().parse_args(["--stage1", str(ref), "--form", "pairwise,ipo", "--loss_weights", "1,0.5"]))
+    assert (a["form"], a["loss_weights"]) == (("pairwise", "ipo"), (1.0, 0.5))
+    assert vars(parser().parse_args(["--stage1", str(ref), "--form", "cdpo"]))["form"] == "cdpo"
+    objectives = ({"form": ["pairwise", "ipo"], "loss_weights": [1, 0.5]}, {"form": ["cdpo", "rdpo"], "eps": 0.2}, "cdpo")
+    runs = dict(ExperimentConfig("beauty", "unused", ("hard",), objectives=objectives).runs(0, str(ref)))
+    assert set(runs) == {"hard-pairwise+ipo-w1+0.5-seed0", "hard-cdpo+rdpo-eps0.2-seed0", "hard-cdpo-seed0"}
+    assert runs["hard-cdpo+rdpo-eps0.2-seed0"].loss_params == {"eps": 0.2} and runs["hard-cdpo+rdpo-eps0.2-seed0"].loss_weights is None
+    with pytest.raises(ValueError, match=r"loss_weights=\(1.0,\) must be 2 finite number"):
+        DPOConfig(str(ref), form=("pairwise", "ipo"), loss_weights=(1.0,))
+    with pytest.raises(ValueError, match="names an objective twice"):
+        DPOConfig(str(ref), form=("ipo", "ipo"))
+
+
 def test_target_log_probability_is_the_log_softmax_over_the_catalogue_without_padding():
     from rodpo.dpo import _target_logp
     g = torch.Generator().manual_seed(0)
