@@ -19,7 +19,7 @@ from .experiment import ExperimentConfig, run_experiment, experiment_table, comp
 
 # %% auto #0
 __all__ = ['BACKBONES', 'BACKBONE_MODEL', 'DEFAULT_MODEL', 'BACKBONE_ORDER', 'RegimesConfig', 'quarter_epochs', 'run_regimes',
-           'regimes_table', 'regimes_summary', 'versus_full_ce', 'regimes_figure']
+           'regimes_table', 'holm_family', 'regimes_summary', 'versus_full_ce', 'regimes_figure']
 
 # %% ../nbs/15_regimes.ipynb #rg000006
 BACKBONES = {  # stage-1 objectives compared, as TrainConfig overrides
@@ -110,7 +110,12 @@ def regimes_table(out_dir, metrics=("ndcg@5", "mrr@5"), bases=("continue", "refe
     if not parts: return pd.DataFrame()
     t = pd.concat(parts, ignore_index=True)
     t["p_holm"] = holm(t.p)
+    t["holm_family"] = holm_family(len(t), "regimes.csv")
     return t
+
+def holm_family(n: int, table: str) -> str:
+    "Which rows one Holm adjustment covers, as the tables state it (column `holm_family`)."
+    return f"all {n} rows of the folder's {table}"
 
 def regimes_summary(table: pd.DataFrame, base: str = "continue") -> pd.DataFrame:
     "The table against one baseline, one row per (backbone, arm), formatted for reading: relative change [95% CI], Holm p, MDE."
@@ -123,6 +128,7 @@ def regimes_summary(table: pd.DataFrame, base: str = "continue") -> pd.DataFrame
             row[f"{r.metric} vs {base}"] = format_change(r)
             row[f"{r.metric} p_holm"] = format_p(r.p_holm)
             row[f"{r.metric} MDE"] = f"{100 * r.mde:.2f}%"
+        row["holm_family"] = g.holm_family.iloc[0] if "holm_family" in g else holm_family(len(table), "regimes.csv")  # p_holm is the whole table's
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -149,7 +155,7 @@ def versus_full_ce(out_dir, metrics=("ndcg@5", "mrr@5"), select: str = "ndcg@10"
             r = paired_comparison(a, _per_user(ce, "reference", seeds, k), n_boot)
             rows.append(dict(backbone=b, selected_arm=arm, metric=k, seeds=len(seeds), **r))
     res = pd.DataFrame(rows)
-    if len(res): res.insert(res.columns.get_loc("p") + 1, "p_holm", holm(res.p))
+    if len(res): res.insert(res.columns.get_loc("p") + 1, "p_holm", holm(res.p)); res["holm_family"] = holm_family(len(res), "versus_full_ce.csv")
     return res
 
 # %% ../nbs/15_regimes.ipynb #rg000014

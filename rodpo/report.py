@@ -108,11 +108,13 @@ def md_table(t: pd.DataFrame, floatfmt=".4g") -> str:
 
 # %% ../nbs/16_report.ipynb #3c2c64e1
 def show(*parts):
-    "Display markdown: each part a string, a table, or a list of bullets."
+    "Display markdown: each part a string, a table, or a list of bullets. A table's `holm_family` column becomes a line under it."
     from IPython.display import Markdown, display
     out = []
     for p in parts:
-        if isinstance(p, pd.DataFrame): out.append(md_table(p))
+        if isinstance(p, pd.DataFrame):
+            out.append(md_table(p.drop(columns="holm_family", errors="ignore")))
+            if "holm_family" in p: out.append("p_holm: Holm-adjusted over " + "; ".join(dict.fromkeys(p.holm_family.dropna())) + ".")
         elif isinstance(p, (list, tuple)): out.append("\n".join(f"- {b}" for b in p))
         else: out.append(str(p))
     display(Markdown("\n\n".join(out)))
