@@ -403,7 +403,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     if cfg.negatives and objective.loss == "ce":
         raise ValueError(f"the negatives-only control needs a backbone that samples negatives (bce, gbce or sampled_softmax); {cfg.stage1} was trained with full-softmax CE, which scores every item")
     t_cache = time.perf_counter()
-    cache = not cfg.control and ds.n_interactions * mc.hidden * 4 <= REFERENCE_CACHE_BYTES  # the `continue` arm never runs the reference
+    cache = not cfg.control and ds.n_interactions * mc.width * 4 <= REFERENCE_CACHE_BYTES  # the `continue` arm never runs the reference
     ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp) if cache else None
     t_cache = time.perf_counter() - t_cache
     measured, run_cfg = None, cfg  # run_cfg: cfg with eps='auto' replaced by the measured false-negative rate

@@ -19,9 +19,14 @@ from .moe import SparseMoE, MoEConfig
 from .items import ItemEncoder, ItemConfig, attribute_matrix, rows
 
 # %% auto #0
-__all__ = ['SASRecConfig', 'CausalBlock', 'SASRec', 'n_parameters']
+__all__ = ['BACKBONES', 'ALIGN_MOES', 'SEQUENCE_MODALITIES', 'SASRecConfig', 'CausalBlock', 'SASRec', 'build_model',
+           'n_parameters']
 
 # %% ../nbs/05_model.ipynb #a18f5c6c
+BACKBONES = ("sasrec", "hm4sr")  # SASRecConfig.backbone
+ALIGN_MOES = ("dense", "sparse", "none")  # SASRecConfig.align_moe (hm4sr)
+SEQUENCE_MODALITIES = ("id", "text", "image")  # the modalities hm4sr gives an encoder each
+
 @dataclass
 class SASRecConfig:
     "Architecture of the SASRec encoder. Defaults follow the method's protocol (hidden 64, 2 layers, 2 heads, dropout 0.5, length 50)."
@@ -47,6 +52,12 @@ class SASRecConfig:
     feature_dims: dict = None  # modality -> feature width, filled from the dataset by `for_dataset`
     n_attributes: int = 0  # attribute vocabulary size, filled from the dataset
     attr_width: int = 1  # most attributes of one item, filled from the dataset
+    backbone: str = added("sasrec")  # 'sasrec' (this page's encoder) or 'hm4sr' (rodpo.hm4sr: one encoder per modality, an alignment MoE at the input, auxiliary terms)
+    align_moe: str = added("dense")  # hm4sr: its alignment MoE at the input, 'dense' (HM4SR's), 'sparse' (top_k experts per position and modality, RoDPO's option) or 'none'
+    id_cl_weight: float = added(0.1)  # hm4sr: weight of the ID contrastive term (the ID encoder's state against the target's ID embedding, in-batch negatives, temperature 0.2); 0: off
+    category_weight: float = added(0.1)  # hm4sr: weight of the category term (each history item's attribute ids predicted from its concatenated embeddings, BCE; datasets with attributes); 0: off
+    placeholder_weight: float = added(1.0)  # hm4sr: weight of the placeholder contrastive term (text and image embeddings replaced at placeholder_rate of the positions, re-encoded states against the originals, temperature 1); 0: off
+    placeholder_rate: float = added(0.3)  # hm4sr: share of the positions that get placeholders
     tied_output: bool = added(True)  # score items against the input item table (SASRec); False: against a second item encoder of the same configuration, with parameters of its own (gSASRec's separate output embeddings, its default `reuse_item_embeddings=False`)
 
     def __post_init__(self):
@@ -63,8 +74,24 @@ class SASRecConfig:
             need(isinstance(v, (int, float)) and 0 <= v < 1, f"{k}={v!r} must be in [0, 1)")
         need(self.init_std > 0, f"init_std={self.init_std!r} must be > 0")
         need(isinstance(self.tied_output, bool), f"tied_output={self.tied_output!r} must be True or False")
+        need(self.backbone in BACKBONES, f"backbone={self.backbone!r} is not one of {BACKBONES}")
+        need(self.align_moe in ALIGN_MOES, f"align_moe={self.align_moe!r} is not one of {ALIGN_MOES}")
+        for k in ("id_cl_weight", "category_weight", "placeholder_weight"):
+            v = getattr(self, k)
+            need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0, f"{k}={v!r} must be a finite number >= 0 (0: off)")
+        need(isinstance(self.placeholder_rate, (int, float)) and 0 < self.placeholder_rate < 1, f"placeholder_rate={self.placeholder_rate!r} must be in (0, 1)")
+        if self.backbone == "hm4sr":
+            need(set(self.modalities) <= set(SEQUENCE_MODALITIES), f"backbone='hm4sr' encodes {SEQUENCE_MODALITIES} (one encoder each; attributes feed its "
+                 f"category term): modalities={self.modalities!r}")
+            need(self.fusion == "sum" and not self.moe_ffn and self.tied_output, "backbone='hm4sr' fuses modalities with its alignment MoE (align_moe): "
+                 "leave fusion='sum', moe_ffn=False and tied_output=True")
         self.item_config()  # checks modalities, fusion and the MoE settings
         if self.moe_ffn: self.moe_config()
+
+    @property
+    def width(self) -> int:
+        "Width of the model's hidden states and item table: hidden, or for hm4sr one hidden per encoded modality (their scores add up)."
+        return self.hidden * (len(self.modalities) if self.backbone == "hm4sr" else 1)
 
     def item_config(self) -> ItemConfig:
         return ItemConfig(self.modalities, self.fusion, self.n_experts, self.top_k, self.aux_weight, self.z_weight,
@@ -196,6 +223,13 @@ class SASRec(nn.Module):
         return self(items, table, last=not self.training)[:, -1]
 
 # %% ../nbs/05_model.ipynb #ff489855
+def build_model(cfg: SASRecConfig, features: dict | None = None, attributes: list | None = None) -> nn.Module:
+    "The model `cfg.backbone` names, with the dataset's side information: `SASRec`, or `rodpo.hm4sr.HM4SR`."
+    if cfg.backbone == "hm4sr":
+        from rodpo.hm4sr import HM4SR  # imported here: that module builds on this one
+        return HM4SR(cfg, features, attributes)
+    return SASRec(cfg, features, attributes)
+
 def n_parameters(model: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MoEConfig', 'route', 'load_balancing_loss', 'router_z_loss', 'SparseMoE', 'DenseMoE', 'moe_layers', 'aux_loss']
+__all__ = ['MoEConfig', 'route', 'load_balancing_loss', 'router_z_loss', 'SparseMoE', 'DenseMoE', 'moe_layers', 'AuxiliaryLoss',
+           'aux_loss']
 
 # %% ../nbs/03_moe.ipynb #8530f268
 @dataclass
@@ -111,7 +112,10 @@ def moe_layers(module: nn.Module) -> list:
     "All MoE layers inside `module`."
     return [m for m in module.modules() if isinstance(m, (SparseMoE, DenseMoE))]
 
+class AuxiliaryLoss(nn.Module):
+    "A module that leaves an auxiliary loss (`aux_loss`, a tensor) after each forward of its model, for `aux_loss` to collect beside the MoE layers' (rodpo.hm4sr's terms)."
+
 def aux_loss(module: nn.Module) -> torch.Tensor:
-    "Sum of the (weighted) auxiliary losses of every MoE layer in `module`, from their last forward."
-    layers = moe_layers(module)
+    "Sum of the (weighted) auxiliary losses of every MoE layer and every `AuxiliaryLoss` in `module`, from their last forward."
+    layers = moe_layers(module) + [m for m in module.modules() if isinstance(m, AuxiliaryLoss)]
     return sum((m.aux_loss for m in layers), torch.zeros(()))

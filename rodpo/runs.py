@@ -15,7 +15,7 @@ import torch
 from fastcore.docments import docments
 
 from .data import atomic_write, eval_set, SeqDataset
-from .model import SASRec, SASRecConfig
+from .model import SASRec, SASRecConfig, build_model
 from .metrics import evaluate, training_popularity
 from .negatives import SamplerConfig
 try: import fcntl  # POSIX: run folders are locked while a run uses them
@@ -72,7 +72,7 @@ def deterministic(device: torch.device):
 def load_checkpoint(path, map_location="cpu") -> SASRec:
     "Rebuild a model from `best.pt` (its configuration and side-information buffers travel with the weights) on the device `map_location`."
     ck = torch.load(path, map_location=map_location, weights_only=False)
-    model = SASRec(SASRecConfig.from_dict(ck["model_config"]))
+    model = build_model(SASRecConfig.from_dict(ck["model_config"]))
     model.load_state_dict(ck["model"])
     return model.to(map_location)
 

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import load_dataset, eval_set, TrainBatches, SeqDataset, DATASETS, RodpoDataError, added
-from .model import SASRec, SASRecConfig, n_parameters
+from .model import SASRec, SASRecConfig, build_model, n_parameters
 from .metrics import evaluate, KS, format_spread
 from .moe import SparseMoE, DenseMoE
 from .runs import resolve_device, _DEVICE, save_json, save_torch, seed_everything, rng_state, set_rng_state
@@ -96,7 +96,7 @@ class TrainConfig:
 @torch.no_grad()
 def routing_stats(model: SASRec) -> dict:
     "Per-expert item counts and router entropy of the item-side MoE, over the whole catalogue (empty without one)."
-    fuse = getattr(model.items, "fuse", None)
+    fuse = getattr(getattr(model, "items", None), "fuse", None)  # (an hm4sr model has its alignment MoE instead)
     if not isinstance(fuse, (SparseMoE, DenseMoE)): return {}
     was = model.training; model.eval(); model.items(); model.train(was)
     return dict(item_expert_load=[round(float(v), 2) for v in fuse.stats["load"]], item_router_entropy=round(fuse.stats["entropy"], 4))
@@ -141,7 +141,7 @@ def fit(ds: SeqDataset, cfg: TrainConfig, model_cfg: SASRecConfig, out_dir, log=
 def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
     rank, n = world()
     seed_everything(cfg.seed)
-    model = SASRec(model_cfg, ds.features, ds.attributes).to(dev)
+    model = build_model(model_cfg, ds.features, ds.attributes).to(dev)
     objective = Objective.from_config(cfg, ds.n_items, item_counts(ds.sequences, ds.n_items))
     step_loss = data_parallel(model, lambda mod, *a: stage1_loss(mod, *a, objective=objective), dev)  # several processes: rank 0's initial weights go to all
     if n > 1: seed_everything(rank_seed(cfg.seed, rank))  # dropout: one stream per process
