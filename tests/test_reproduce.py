@@ -89,7 +89,15 @@ def test_list_parameters_given_as_json_text(shared_data, tmp_path, monkeypatch):
     "papermill -p seeds '[0]' passes the text '[0]': the notebook reads it as JSON, as rodpo-reproduce -p does"
     monkeypatch.setenv("RODPO_DATA", str(shared_data))
     r = validate(tmp_path, seeds="[0, 2]", strategies='["hard", "dns"]', k_sweep="[1, 5]", modalities='["id", "text"]')
-    assert r == dict(modalities=["id", "text"], fusion="sparse_moe", seeds=[0, 2], strategies=["hard", "dns"])
+    assert r == dict(modalities=["id", "text"], fusion="sparse_moe", backbone="sasrec", seeds=[0, 2], strategies=["hard", "dns"])
+
+
+def test_the_hm4sr_backbone_resolves_its_own_modalities_and_fusion(shared_data, tmp_path, monkeypatch):
+    "-p backbone hm4sr: one encoder per modality among id, text, image (attributes feed its category term), fused by its alignment MoE."
+    monkeypatch.setenv("RODPO_DATA", str(shared_data))
+    ns = checked(tmp_path / "o", backbone="hm4sr", align_moe="sparse")
+    assert ns["cfg"].model == dict(modalities=("id", "text", "image"), fusion="sum", backbone="hm4sr", align_moe="sparse")
+    assert checked(tmp_path / "t", dataset="toys", backbone="hm4sr")["cfg"].model["modalities"] == ("id",)  # toys: attributes only
 
 
 @pytest.mark.parametrize("params", [dict(seeds=3), dict(seeds="[0"), dict(strategies="hard"), dict(k_sweep="1, 10"),
