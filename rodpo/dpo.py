@@ -497,7 +497,8 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
                       **({} if cfg.control else dict(preference=dict(form=cfg.form if isinstance(cfg.form, str) else list(cfg.form), **objective_params(cfg.form, cfg.loss_params, measured),
                                                                      **({} if cfg.loss_weights is None else dict(loss_weights=list(loss_weights_of(cfg.form, cfg.loss_weights)))),
                                                                      **({"measured": sorted(measured)} if measured else {})))),
-                      anchor=cfg.anchor, best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
+                      anchor=cfg.anchor, **(dict(anchor_terms=policy.auxiliary_terms()) if hasattr(policy, "auxiliary_terms") else {}),  # hm4sr: the anchor's auxiliary terms
+                      best_step=state["best_step"], steps=state["step"], first_step=diagnostics[0] if diagnostics else None,
                       reference_valid=ref_valid, valid=valid_res, test=test_res, mean_false_negative_rate=float(np.mean(fnr)) if fnr else None,
                       **({k: at_best[k] for k in ("logps_chosen", "logps_chosen_shift") if k in at_best}),  # at the best step: has the target's likelihood fallen?
                       **(dict(mean_pool_recall=float(np.mean(recall))) if recall else {}),

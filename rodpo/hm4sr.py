@@ -124,6 +124,12 @@ class HM4SR(nn.Module):
         "A model for `ds` with its side information; `kw` are `SASRecConfig` fields (backbone='hm4sr' implied)."
         return cls(SASRecConfig.for_dataset(ds, **{"backbone": "hm4sr", **kw}), ds.features, ds.attributes)
 
+    def auxiliary_terms(self) -> dict:
+        "The auxiliary terms this model adds to its loss and their weights (those switched on and possible on its data): what its runs record."
+        cfg, feats = self.cfg, [m for m in self.modalities if m != "id"]
+        return {k: w for k, w, on in [("id_cl", cfg.id_cl_weight, "id" in self.modalities), ("category", cfg.category_weight, self.category is not None),
+                                      *((f"placeholder_{m}", cfg.placeholder_weight, self.placeholders is not None) for m in feats)] if on and w > 0}
+
     def item_table(self) -> torch.Tensor:
         "The modalities' item tables side by side (n_items+1, width), row 0 = padding: the score of an item is the sum of its modalities' scores."
         return torch.cat([self.tables[m]() for m in self.modalities], -1)

@@ -205,6 +205,7 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
         hist = state["history"]
         result = dict(dataset=ds.name, seed=cfg.seed, loss=cfg.loss, best_epoch=state["best_epoch"], epochs=state["epoch"], valid=valid_res, test=test_res,
                       mean_epoch_time=round(float(np.mean([h["train_time"] for h in hist])), 3), mask_history=cfg.mask_history,
+                      **(dict(auxiliary_terms=model.auxiliary_terms()) if hasattr(model, "auxiliary_terms") else {}),  # hm4sr: added to the loss
                       device=str(dev), device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", torch=torch.__version__,
                       **(dict(processes=n) if n > 1 else {}))
         save_json(result, out/"metrics.json")

@@ -42,6 +42,7 @@ def test_stage1_trains_and_its_checkpoint_rebuilds_the_model(setup):
     model = load_checkpoint(ref / "best.pt")
     assert isinstance(model, HM4SR) and model.cfg.width == 48 and model.item_table().shape == (small.n_items + 1, 48)
     assert json.loads((ref / "config.json").read_text())["model"]["backbone"] == "hm4sr"
+    assert metrics["auxiliary_terms"] == {"id_cl": 0.1, "placeholder_text": 1.0, "placeholder_image": 1.0}  # no attributes: no category term
 
 
 def test_stage1_loss_adds_the_auxiliary_terms(setup):
@@ -68,6 +69,7 @@ def test_dpo_starts_at_log2_and_its_anchor_carries_the_terms(setup, tmp_path):
     assert set(policy.auxiliary.terms) == {"id_cl", "placeholder_text", "placeholder_image"}  # the anchor's training-mode pass
     r = fit_dpo(small, cfg, tmp_path / "dpo", log=quiet)
     assert r["first_step"]["loss"] == pytest.approx(np.log(2), abs=1e-5) and np.isfinite(r["test"]["ndcg@10"])
+    assert r["backbone"] == "ce" and r["anchor_terms"] == {"id_cl": 0.1, "placeholder_text": 1.0, "placeholder_image": 1.0}  # the anchor: CE and these
 
 
 def test_a_single_id_encoder_without_extras_is_sasrec(shared_data, tmp_path):
