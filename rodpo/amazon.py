@@ -258,8 +258,9 @@ def build_sequences(
     k_core=5,  # users and items each need at least this many interactions, iterated until stable
     item2id: dict | None = None,  # ASIN -> fixed 1-based id: keep only these items, under these ids
     user2id: dict | None = None,  # user id -> rank: these users come first, in this order
-) -> tuple[list, list, list, dict]:
-    "Chronological item-id sequences per user: returns (user ids, int64 sequences, item ids with the ASIN of item i at i-1, stats)."
+    with_times: bool = False,  # also return each sequence's interaction times (float64 seconds), last
+) -> tuple:
+    "Chronological item-id sequences per user: returns (user ids, int64 sequences, item ids with the ASIN of item i at i-1, stats[, times])."
     user, item, time = inter.user, inter.item, inter.time
     stats = dict(events=len(user))
     keep = np.ones(len(user), dtype=bool)
@@ -297,7 +298,8 @@ def build_sequences(
         ids, item_ids = new_id[codes], [inter.items[c] for c in by_first]
     user_ids = [inter.users[c] for c in users_sorted[np.r_[0, cuts]]]
     stats.update(users=len(user_ids), items_with_interactions=len(np.unique(ids)), interactions=len(ids))
-    return user_ids, np.split(ids, cuts), item_ids, stats
+    out = (user_ids, np.split(ids, cuts), item_ids, stats)
+    return out + (np.split(time[order].astype(np.float64), cuts),) if with_times else out
 
 # %% ../nbs/01_amazon.ipynb #2c92cd0b
 def read_datamap(path) -> tuple[dict, dict]:
@@ -332,7 +334,8 @@ def load_amazon(
     "A `SeqDataset` from raw Amazon dumps: k-core, chronological sequences, ASINs, item text and images; step stats in `.ingest_stats`."
     inter = read_reviews(reviews, version, strict)
     item2id, user2id = read_datamap(restrict_to) if restrict_to is not None else (None, None)
-    user_ids, seqs, item_ids, seq_stats = build_sequences(inter, k_core, item2id, user2id)
+    user_ids, seqs, item_ids, seq_stats, times = build_sequences(inter, k_core, item2id, user2id, with_times=True)
+    if inter.version == "2023": times = [t / 1000 for t in times]  # the 2023 dumps give milliseconds, earlier ones seconds
     text = images = meta_stats = None
     if meta is not None:
         by_id, meta_stats = read_meta(meta, version, strict, items=set(item_ids))
@@ -345,6 +348,6 @@ def load_amazon(
         if missing:
             warnings.warn(f"{meta}: {missing:,} of {len(item_ids):,} items have no metadata record: their item_text and item_images are None",
                           AmazonDumpWarning, stacklevel=2)
-    ds = SeqDataset(name or _stem(reviews), seqs, len(item_ids), user_ids, item_ids, text, images)
+    ds = SeqDataset(name or _stem(reviews), seqs, len(item_ids), user_ids, item_ids, text, images, timestamps=times)
     ds.ingest_stats = dict(reviews=inter.stats, sequences=seq_stats, meta=meta_stats)
     return ds

@@ -179,6 +179,12 @@ class SeqDataset:
     attributes: list | None = None  # attribute ids of item i at position i (position 0: padding, empty)
     n_attributes: int = 0  # number of distinct attribute ids (ids run 1..n_attributes)
     ingest_stats: dict = field(default_factory=dict)  # what a reader kept and skipped, per step (raw dumps: rodpo.amazon)
+    timestamps: list | None = None  # one float64 array per user beside its sequence: each interaction's time in seconds (MovieLens-100k, raw Amazon dumps); None where the source has none
+
+    def __post_init__(self):
+        if self.timestamps is not None and (len(self.timestamps) != len(self.sequences)
+                                            or any(len(t) != len(s) for t, s in zip(self.timestamps, self.sequences))):
+            raise ValueError(f"dataset {self.name!r}: timestamps must hold one array per user, as long as its sequence")
 
     @property
     def n_users(self): return len(self.sequences)
@@ -189,6 +195,13 @@ class SeqDataset:
         "Item side information available beside the ID."
         return ([*self.features] + (["attributes"] if self.attributes is not None else [])
                 + (["text_raw"] if self.item_text is not None else []) + (["images"] if self.item_images is not None else []))
+
+    def intervals(self) -> list:
+        "Per user, each interaction's gap in seconds to the user's previous one (0 at the first): the input of a temporal model."
+        if self.timestamps is None:
+            raise ValueError(f"dataset {self.name!r} has no timestamps (its files carry none): intervals need a source with times, "
+                             "such as ml-100k or a raw Amazon dump (rodpo.amazon.load_amazon)")
+        return [np.diff(t, prepend=t[:1]) for t in self.timestamps]
 
     def stats(self) -> dict:
         "The dataset's size, as in the data README's table."
@@ -454,7 +467,7 @@ def read_movielens(path, name=None) -> SeqDataset:
     attrs = [[]] + [[gid[g] for g in meta[i][3].split()] if i in meta else [] for i in item_ids]
     text = [f"{meta[i][1]} ({meta[i][2]}); {', '.join(meta[i][3].split())}" if i in meta else "" for i in item_ids]
     return SeqDataset(name or str(path), [s.astype(np.int64) for s in seqs], n_items, [str(u) for u in uid], item_ids, item_text=text,
-                      attributes=attrs, n_attributes=len(genres))
+                      attributes=attrs, n_attributes=len(genres), timestamps=np.split(ts[order], start[1:]))
 
 
 # %% ../nbs/00_data.ipynb #1afcb58b

@@ -317,3 +317,16 @@ def test_bad_datamap(tmp_path):
 def test_data_does_not_import_amazon():
     src = Path(D.__file__).read_text()
     assert not re.search(r"^\s*(from|import)\s+(\.|rodpo\.)?amazon", src, re.M)
+
+
+def test_sequences_carry_their_interaction_times_in_seconds(tmp_path):
+    "Each user's timestamps sit beside its sequence, in seconds (the 2023 dumps' milliseconds converted), and give the intervals."
+    grid = full_grid(["U1", "U2", "U3"], ["B1", "B2", "B3"])
+    random.Random(0).shuffle(grid)  # file order is not time order
+    ds = load_amazon(write_lines(tmp_path / "r14.json.gz", [json.dumps(review14(u, a, t)) for u, a, t in grid]), k_core=3)
+    for u, seq, ts in zip(ds.user_ids, ds.sequences, ds.timestamps):
+        mine = sorted((t, a) for v, a, t in grid if v == u)
+        assert ts.tolist() == [float(t) for t, _ in mine] and [ds.item_ids[i - 1] for i in seq] == [a for _, a in mine]
+    assert [iv.tolist() for iv in ds.intervals()] == [[0.0, 86400.0, 86400.0]] * 3
+    ms = load_amazon(write_lines(tmp_path / "r23.jsonl.gz", [json.dumps(review23(u, a, 1000 * t)) for u, a, t in grid]), k_core=3)
+    assert [t.tolist() for t in ms.timestamps] == [t.tolist() for t in ds.timestamps]

@@ -235,3 +235,21 @@ def test_bad_attribute_file(tmp_path):
     _write(tmp_path / "mine_item2attributes.json", '{"1": [1, 2],')
     with pytest.raises(DataFormatError, match="not valid JSON"):
         load_dataset(p)
+
+
+def test_movielens_timestamps_are_each_rating_s_time_beside_its_sequence(shared_data):
+    "ml-100k's timestamps against the wheel's rows read directly: per user, the (time, item) pairs in time order; intervals from them."
+    import zipfile
+    from rodpo.data import fetch, ML100K_MEMBERS
+    ds = load_dataset("ml-100k", shared_data)
+    with zipfile.ZipFile(fetch("recbole/recbole-1.2.1-py3-none-any.whl", shared_data)) as z:
+        rows = [l.split("\t") for l in z.read(ML100K_MEMBERS[0]).decode().splitlines()[1:] if l]
+    by_user = {}
+    for u, i, _, t in rows: by_user.setdefault(u, []).append((float(t), i))
+    for u, seq, ts, iv in zip(ds.user_ids, ds.sequences, ds.timestamps, ds.intervals()):
+        mine = [(float(t), ds.item_ids[i - 1]) for t, i in zip(ts, seq)]
+        assert mine == sorted(mine, key=lambda p: p[0]) and sorted(mine) == sorted(by_user[u])
+        assert iv[0] == 0 and np.allclose(iv[1:], np.diff(ts))
+    assert load_dataset("beauty", shared_data).timestamps is None
+    with pytest.raises(ValueError, match="has no timestamps"):
+        load_dataset("beauty", shared_data).intervals()
