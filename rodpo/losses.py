@@ -137,14 +137,14 @@ def _combined(form, loss_weights, params, policy_logp, ref_logp) -> Callable:
 def _logps(form, policy_logp, ref_logp) -> dict:
     "The log-probability arguments of an objective that reads them."
     if not reads_logp(form): return {}
-    if policy_logp is None or ref_logp is None: raise ValueError(f"{'+'.join(forms(form))} reads the target's log-probability: pass policy_logp and ref_logp")
+    if policy_logp is None or ref_logp is None: raise ValueError(f"{objective_name(form)} reads the target's log-probability: pass policy_logp and ref_logp")
     return dict(policy_logp=policy_logp, ref_logp=ref_logp)
 
 def _numbers(form, params) -> dict:
     "objective_params with every value a number: an AUTO one is for the DPO stage to measure, not for the loss."
     out = objective_params(form, params)
     if auto := [k for k, v in out.items() if v == AUTO]:
-        raise ValueError(f"{'+'.join(forms(form))}: {', '.join(f'{k}={AUTO!r}' for k in auto)} is measured by the DPO stage (rodpo.dpo.fit_dpo); give the loss a number")
+        raise ValueError(f"{objective_name(form)}: {', '.join(f'{k}={AUTO!r}' for k in auto)} is measured by the DPO stage (rodpo.dpo.fit_dpo); give the loss a number")
     return out
 
 # %% ../nbs/08_losses.ipynb #b1c0a002
