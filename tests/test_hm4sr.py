@@ -90,3 +90,15 @@ def test_misconfigurations_name_the_fix():
         SASRecConfig(n_items=5, backbone="resnet")
     with pytest.raises(ValueError, match="placeholder_rate=1.5 must be in"):
         SASRecConfig(n_items=5, placeholder_rate=1.5)
+
+
+def test_the_experiment_runner_trains_it(tmp_path):
+    "ExperimentConfig(model=dict(backbone='hm4sr')): its references are HM4SR models and the arms align them."
+    from rodpo.experiment import ExperimentConfig, run_experiment
+    cfg = ExperimentConfig("synthetic:300x60", str(tmp_path / "e"), ("continue", "topk_stochastic"), (0,), model=dict(backbone="hm4sr", hidden=16),
+                           stage1=dict(loss="ce", max_epochs=2), dpo=dict(max_epochs=1), sampler=dict(K=10))
+    t = run_experiment(cfg, log=quiet)
+    assert set(t.strategy) == {"reference", "continue", "topk_stochastic"}
+    assert isinstance(load_checkpoint(tmp_path / "e" / "reference-seed0" / "best.pt"), HM4SR)
+    m = json.loads((tmp_path / "e" / "topk_stochastic-seed0" / "metrics.json").read_text())
+    assert m["anchor_terms"] == {"id_cl": 0.1} and m["first_step"]["loss"] == pytest.approx(np.log(2), abs=1e-5)  # ID only: no placeholders
