@@ -482,7 +482,9 @@ def summarize_experiment(out_dir, metrics=("ndcg@5", "mrr@5", "ndcg@10", "hr@10"
         secs = g["train_s"].dropna() if "train_s" in g else ()  # tables of runs recorded before it have none
         row["train_s"] = round(float(secs.mean()), 1) if len(secs) else "—"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("strategy").fillna("—")
+    out = pd.DataFrame(rows).set_index("strategy").fillna("—")
+    if len(cmp): out["holm_family"] = f"all {len(cmp)} comparisons of the folder (compare_arms)"  # which rows every p_holm is adjusted over
+    return out
 
 # %% ../nbs/11_experiment.ipynb #cfdd71b8
 def write_summary(out_dir, sweeps=()) -> pd.DataFrame:
