@@ -358,7 +358,8 @@ def test_study_page_answers_follow_from_the_committed_tables(name):
 
 @pytest.mark.parametrize("dataset, runs, row", [("scientific", 110, "bce,hard-cdpo-epsauto,topk_stochastic,ndcg@5"),  # 5 seeds x (reference + 21 arms)
                                                ("ml-100k", 66, "bce,topk_stochastic-dpop,hard-dpop,ndcg@5"),  # 3 seeds
-                                               ("beauty", 42, "bce,topk_stochastic-rdpo,topk_stochastic,ndcg@5")])  # 3 seeds x (reference + 13 arms)
+                                               ("beauty", 42, "bce,topk_stochastic-rdpo,topk_stochastic,ndcg@5"),  # 3 seeds x (reference + 13 arms)
+                                               ("toys", 42, "bce,topk_stochastic-rdpo,topk_stochastic,ndcg@5")])
 def test_objectives_tables_recompute_from_committed_per_user_ranks(tmp_path, dataset, runs, row):
     "results/objectives/<dataset>: objectives.csv follows from the runs' per-user ranks alone, beyond.csv from their metrics.json (benchmarks/study/objectives.py --tables)."
     import shutil
