@@ -488,9 +488,22 @@ def _looks_like_path(name: str) -> bool:
     "A name meant as a path: it has a folder separator, starts with '.' or '~', or ends in a file suffix such as '.txt'."
     return os.sep in name or "/" in name or name.startswith((".", "~")) or bool(re.search(r"\.[A-Za-z][A-Za-z0-9]{0,5}$", name))
 
+def _with_text(ds: SeqDataset, name: str) -> SeqDataset:
+    "`ds` with text features from its item texts (`load_dataset`'s '+text'), named `name`."
+    base = name[:-len("+text")]
+    if "text" in ds.features:
+        raise ValueError(f"dataset {base!r} already has text features ({ds.features['text'].shape[1]}-d): load {base!r}, without '+text'")
+    if ds.item_text is None or not any(t and t.strip() for t in ds.item_text):
+        raise ValueError(f"dataset {base!r} has no item texts to embed: '+text' needs a source with them (ml-100k, a raw Amazon dump)")
+    from .features import add_text_features
+    ds.name = name
+    return add_text_features(ds, progress=False)
+
 def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
-    "Load a benchmark by name (see `DATASETS`), or a user's own S3-Rec file or atomic folder by path."
+    """Load a benchmark by name (see `DATASETS`), or a user's own S3-Rec file or atomic folder by path. A name ending in '+text'
+    ('ml-100k+text') adds text features: its item texts embedded by rodpo's default sentence encoder (`rodpo.features`, cached)."""
     key = str(name).lower()
+    if key.endswith("+text"): return _with_text(load_dataset(str(name)[:-len("+text")], data_dir, download), str(name))
     if key in DATASETS:
         spec = DATASETS[key]
         paths = [fetch(rel, data_dir, download) for rel in spec.files]

@@ -33,7 +33,7 @@ METRICS = tuple(f"{m}@{k}" for k in KS for m in ("hr", "ndcg", "mrr"))
 @dataclass
 class TrainConfig:
     "Everything about a stage-1 run except the architecture (`SASRecConfig`). Saved as `config.json` in the run folder."
-    dataset: str = "beauty"  # a name from `rodpo.data.DATASETS`, or a path to the user's own files
+    dataset: str = "beauty"  # a name from `rodpo.data.DATASETS` (with '+text': text features from its item texts, e.g. 'ml-100k+text'), or a path to the user's own files
     data_dir: str | None = None  # data root searched before RODPO_DATA and the cache
     seed: int = 0  # seeds parameters, dropout and data order
     lr: float = 1e-3  # Adam learning rate

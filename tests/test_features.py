@@ -356,3 +356,20 @@ def test_add_image_features(cache, tiny_clip, pngs):
     assert ds.features["image"].shape == (4, 16) and missing_items(ds.features["image"]).tolist() == [2]
     with pytest.raises(ValueError, match="overwrite=True"):
         add_image_features(ds, model=tiny_clip)
+
+
+# ---------------------------------------------------------------- a dataset name with '+text'
+
+def test_a_name_with_text_adds_the_sentence_encoders_features(cache, shared_data):
+    "load_dataset('ml-100k+text'): ml-100k with features['text'], row i the default encoder's embedding of item i's text; errors name the fix."
+    ds = load_dataset("ml-100k+text", data_dir=shared_data)
+    plain = load_dataset("ml-100k", data_dir=shared_data)
+    assert ds.name == "ml-100k+text" and set(ds.features) == {"text"} and ds.features["text"].shape == (plain.n_items + 1, 384)
+    assert [s.tolist() for s in ds.sequences] == [s.tolist() for s in plain.sequences]
+    items = [1, 50, plain.n_items]  # the first, a middle and the last item, embedded one by one
+    direct = text_features([plain.item_text[i - 1] for i in items], cache=False, progress=False)
+    np.testing.assert_allclose(ds.features["text"][items], direct[1:], atol=1e-5)
+    with pytest.raises(ValueError, match=r"'scientific' already has text features .*without '\+text'"):
+        load_dataset("scientific+text", data_dir=shared_data)
+    with pytest.raises(ValueError, match="has no item texts to embed"):
+        load_dataset("toys+text", data_dir=shared_data)
