@@ -203,6 +203,10 @@ class SeqDataset:
                              "such as ml-100k or a raw Amazon dump (rodpo.amazon.load_amazon)")
         return [np.diff(t, prepend=t[:1]) for t in self.timestamps]
 
+    def when(self) -> list | None:
+        "Per user, (L, 2) float64: each interaction's time and its gap to the user's previous one, in seconds (a temporal model's input); None without timestamps."
+        return None if self.timestamps is None else [np.stack([t, g], 1) for t, g in zip(self.timestamps, self.intervals())]
+
     def stats(self) -> dict:
         "The dataset's size, as in the data README's table."
         lens = np.array([len(s) for s in self.sequences])
@@ -565,9 +569,9 @@ def _check_positive(**kw):
     for k, v in kw.items():
         if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1): raise ValueError(f"{k}={v!r} must be a positive integer")
 
-def pad_left(seqs, width) -> np.ndarray:
-    "Stack sequences into an int64 matrix, keeping the last `width` items of each, left-padded with 0."
-    out = np.zeros((len(seqs), width), dtype=np.int64)
+def pad_left(seqs, width, dtype=np.int64) -> np.ndarray:
+    "Stack sequences into a matrix, keeping the last `width` entries of each, left-padded with 0: items (n, width), or per-position rows such as times (n, width, 2) in `dtype`."
+    out = np.zeros((len(seqs), width) + next((np.shape(s)[1:] for s in seqs if len(s)), ()), dtype=dtype)
     for r, s in enumerate(seqs):
         s = s[-width:]
         if len(s): out[r, width - len(s):] = s
@@ -579,6 +583,7 @@ class EvalSet:
     histories: torch.Tensor
     targets: torch.Tensor
     users: torch.Tensor  # row index of each user in the dataset
+    times: torch.Tensor | None = None  # (n_users, max_len, 2) float64 beside `histories`: each position's time and gap to the previous interaction (`SeqDataset.when`); None without timestamps
 
 def eval_set(ds: SeqDataset, split="valid", max_len=50) -> EvalSet:
     "Validation (history = all but the last two items) or test (all but the last) inputs and targets."
@@ -587,7 +592,9 @@ def eval_set(ds: SeqDataset, split="valid", max_len=50) -> EvalSet:
     cut = {"valid": 2, "test": 1}[split]
     hist = [s[:-cut] for s in ds.sequences]
     tgt = np.array([s[-cut] for s in ds.sequences], dtype=np.int64)
-    return EvalSet(torch.from_numpy(pad_left(hist, max_len)), torch.from_numpy(tgt), torch.arange(ds.n_users))
+    when = ds.when()
+    times = None if when is None else torch.from_numpy(pad_left([w[:-cut] for w in when], max_len, np.float64))
+    return EvalSet(torch.from_numpy(pad_left(hist, max_len)), torch.from_numpy(tgt), torch.arange(ds.n_users), times)
 
 # %% ../nbs/00_data.ipynb #e1f52e57
 def training_windows(seqs, max_len=50, all_windows=True, with_source=False):
@@ -602,12 +609,15 @@ def training_windows(seqs, max_len=50, all_windows=True, with_source=False):
     return (padded, np.array(users), np.array(ends)) if with_source else padded
 
 class TrainBatches:
-    "Shuffled batches of (inputs, targets), each (B, T) with T the longest row of the batch; order seeded per epoch."
-    def __init__(self, seqs, max_len=50, batch_size=256, seed=0, all_windows=True, bucket=50):
+    """Shuffled batches of (inputs, targets), each (B, T) with T the longest row of the batch; order seeded per epoch. With `times` (per user
+    (L, 2), `SeqDataset.when`), each batch ends with the inputs' times (B, T, 2) float64."""
+    def __init__(self, seqs, max_len=50, batch_size=256, seed=0, all_windows=True, bucket=50, times=None):
         _check_positive(max_len=max_len, batch_size=batch_size)
         if not (isinstance(bucket, int) and not isinstance(bucket, bool) and bucket >= 0): raise ValueError(f"bucket={bucket!r} must be an integer >= 0")
         rows, users, ends = training_windows(seqs, max_len, all_windows, with_source=True)
         self.rows, self.row_users, self.row_ends = torch.from_numpy(rows), torch.from_numpy(users), torch.from_numpy(ends)
+        self.row_times = None if times is None else torch.from_numpy(
+            pad_left([times[u][:-2][max(0, e - max_len - 1):e] for u, e in zip(users, ends)], max_len + 1, np.float64))  # the rows' windows
         self.lengths = (self.rows > 0).sum(1)
         self.batch_size, self.seed, self.bucket = batch_size, seed, bucket
         self.n_targets = int(((self.rows[:, :-1] > 0) & (self.rows[:, 1:] > 0)).sum())
@@ -631,7 +641,8 @@ class TrainBatches:
             first = int((rows[:, :-1] > 0).any(0).int().argmax())  # first column holding any input
             x, y = rows[:, first:-1], rows[:, first + 1:]
             y = y.masked_fill(x == 0, 0)  # a sequence's first item has no history: not a target
-            if not with_source: yield x, y; continue
+            t = () if self.row_times is None else (self.row_times[idx][:, first:-1],)
+            if not with_source: yield (x, y, *t); continue
             width = self.rows.shape[1]
             target_index = self.row_ends[idx][:, None] - width + first + 1 + torch.arange(x.shape[1])
-            yield x, y, self.row_users[idx], target_index
+            yield (x, y, self.row_users[idx], target_index, *t)

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import SeqDataset, TrainBatches, eval_set, pad_left, load_dataset, added
+from .model import timed, times_of
 from .metrics import evaluate, topk_ordered
 from .moe import aux_loss
 from .losses import dpo_loss, negative_weights, reward_margin, objective_params, describe_objectives, AUTO, loss_weights_of, objective_name, reads_logp
@@ -158,12 +159,13 @@ def _histories(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (x[:, None, :] * causal[None]).flatten(0, 1)[m.flatten()]
 
 def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, generator, keys=None, step=None, chunk: int | None = None, denom=None,
-             ref_hidden=None, objective: Objective | None = None, logp_rows: int = 0):
+             ref_hidden=None, objective: Objective | None = None, logp_rows: int = 0, times=None):
     """Loss and diagnostics of one batch: (loss tensor, dict of per-position tensors, None for the `continue` arm). `keys` (positions' ids) and `step` feed pool reuse;
     `chunk` rows of catalogue logits at a time (default `rodpo.objectives.chunk_rows`); `denom` divides the summed per-position losses (default: the batch's positions);
     `ref_hidden` (from `reference_hidden`, with `keys`): the reference's hidden states, read instead of running the reference;
     `objective`: the backbone's own loss, for the anchor term (default: full-softmax CE); `logp_rows`: positions (the first ones) whose
-    target log-probability under the policy and the reference the diagnostics measure (each needs its catalogue normaliser).
+    target log-probability under the policy and the reference the diagnostics measure (each needs its catalogue normaliser); `times`: the inputs'
+    times (B, T, 2), for a model that reads them (`rodpo.model.times_of`).
     The implicit reward is taken with the policy deterministic (eval mode, like the reference), so that r = 0 and the pairwise loss is log 2 at the first step."""
     m = y > 0
     if not m.any(): return _zero_loss(policy), None  # a process's empty share of a batch still joins the gradient exchange
@@ -179,7 +181,7 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
             policy.train(cfg.anchor == "dropout")
             with autocast(x.device, cfg.amp):
                 table = policy.item_table()
-                h = policy(x, table)[m]
+                h = policy(x, table, **timed(times))[m]
         return loss + weight * objective(h, table, tgt, seen=objective.seen(x, y, m), negatives=negatives) * (len(tgt) / denom)
 
     if cfg.control and not cfg.negatives:
@@ -189,9 +191,9 @@ def dpo_step(policy, reference, ref_table, sampler, cfg: DPOConfig, x, y, genera
     policy.eval()  # the log-ratio log pi(i) - log pi_ref(i) without dropout or noisy gating on either side; the sampler's scores
     with torch.set_grad_enabled(not cfg.control), autocast(x.device, cfg.amp):  # the encoders; everything after them in float32
         table = policy.item_table()
-        h = policy(x, table)[m]
+        h = policy(x, table, **timed(times))[m]
         if ref_hidden is None and not cfg.control:
-            with torch.no_grad(): rh = reference(x, ref_table)[m]
+            with torch.no_grad(): rh = reference(x, ref_table, **timed(times))[m]
     if ref_hidden is not None: rh = ref_hidden[keys]
     table, h = table.float(), h.float()
     hist = _histories(x, m) if cfg.sampler.exclude_history else None
@@ -304,9 +306,10 @@ def train_false_negative_rate(reference, ref_table, ds: SeqDataset, cfg: DPOConf
     gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1_000_003)
     hits = total = 0
     with torch.no_grad():
-        for _, (x, y, users, tindex) in zip(range(batches), TrainBatches(ds.sequences, reference.cfg.max_len, cfg.batch_size, cfg.seed).epoch(0, with_source=True)):
+        for _, (x, y, users, tindex, *t) in zip(range(batches), TrainBatches(ds.sequences, reference.cfg.max_len, cfg.batch_size, cfg.seed,
+                                                                            times=times_of(reference.cfg, ds)).epoch(0, with_source=True)):
             m = y > 0
-            h = reference(x.to(dev), ref_table)[m.to(dev)].float()
+            h = reference(x.to(dev), ref_table, **timed(t[0].to(dev) if t else None))[m.to(dev)].float()
             hist = _histories(x, m).to(dev) if cfg.sampler.exclude_history else None
             pos_users, pos_index, tgt = users[:, None].expand_as(m)[m], tindex[m], y[m].to(dev)
             for i in range(0, len(h), chunk):
@@ -330,10 +333,12 @@ def probe(policy, ds: SeqDataset, users, sampler, cfg: DPOConfig, futures: Futur
     dev = next(policy.parameters()).device
     t = np.array([len(ds.sequences[u]) - 3 for u in users])  # index of the last training target
     x = torch.as_tensor(pad_left([ds.sequences[u][:i] for u, i in zip(users, t)], policy.cfg.max_len), device=dev)
+    when = times_of(policy.cfg, ds)
+    times = None if when is None else torch.as_tensor(pad_left([when[u][:i] for u, i in zip(users, t)], policy.cfg.max_len, np.float64), device=dev)
     tgt = torch.as_tensor([int(ds.sequences[u][i]) for u, i in zip(users, t)], device=dev)
     was = policy.training; policy.eval()
     table = policy.item_table()
-    hidden = policy.last_hidden(x, table)
+    hidden = policy.last_hidden(x, table, **timed(times))
     scores = policy.score(hidden, table).float()
     policy.train(was)
     gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
@@ -354,17 +359,17 @@ def _position_keys(sequences) -> np.ndarray:
 REFERENCE_CACHE_BYTES = 2 << 30  # `fit_dpo` keeps the reference's hidden states when they take at most this much memory, else runs the reference every step
 
 @torch.no_grad()
-def reference_hidden(reference, ref_table, sequences, amp: bool = False, batch_size: int = 1024) -> torch.Tensor:
+def reference_hidden(reference, ref_table, sequences, amp: bool = False, batch_size: int = 1024, times=None) -> torch.Tensor:
     """The frozen reference's hidden state at every training position, computed once: (positions, hidden) float32 on `ref_table`'s device,
     row = the position's key (its user's `_position_keys` offset + the target's index; rows of positions that are not training targets stay 0).
     The reference is deterministic (eval mode) and every training window holds each of its targets once, so a DPO step can read these rows
-    instead of running the reference; they equal its per-batch output up to float rounding."""
+    instead of running the reference; they equal its per-batch output up to float rounding. `times`: per user (L, 2), for a reference that reads them."""
     dev = ref_table.device
     offsets = torch.as_tensor(_position_keys(sequences))
     out = None
-    for x, y, users, tindex in TrainBatches(sequences, reference.cfg.max_len, batch_size).epoch(0, with_source=True):
+    for x, y, users, tindex, *t in TrainBatches(sequences, reference.cfg.max_len, batch_size, times=times).epoch(0, with_source=True):
         m = y > 0
-        with autocast(dev, amp): h = reference(x.to(dev), ref_table)[m.to(dev)]
+        with autocast(dev, amp): h = reference(x.to(dev), ref_table, **timed(t[0].to(dev) if t else None))[m.to(dev)]
         if out is None: out = torch.zeros(int(sum(len(q) for q in sequences)), h.shape[1], device=dev)
         out[(offsets[users[:, None].expand_as(m)[m]] + tindex[m]).to(dev)] = h.float()
     return out
@@ -404,7 +409,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         raise ValueError(f"the negatives-only control needs a backbone that samples negatives (bce, gbce or sampled_softmax); {cfg.stage1} was trained with full-softmax CE, which scores every item")
     t_cache = time.perf_counter()
     cache = not cfg.control and ds.n_interactions * mc.width * 4 <= REFERENCE_CACHE_BYTES  # the `continue` arm never runs the reference
-    ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp) if cache else None
+    ref_hidden = reference_hidden(reference, ref_table, ds.sequences, cfg.amp, times=times_of(mc, ds)) if cache else None
     t_cache = time.perf_counter() - t_cache
     measured, run_cfg = None, cfg  # run_cfg: cfg with eps='auto' replaced by the measured false-negative rate
     if not cfg.control and AUTO in objective_params(cfg.form, cfg.loss_params).values():
@@ -412,7 +417,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
         run_cfg = dataclasses.replace(cfg, loss_params=objective_params(cfg.form, cfg.loss_params, measured))
         log(f"eps = {measured['eps']:.4f}: the false-negative rate of the sampler's negatives on the reference, training items only")
     step_fn = data_parallel(policy, lambda pol, *a, **kw: dpo_step(pol, reference, ref_table, sampler, run_cfg, *a, ref_hidden=ref_hidden, objective=objective, **kw), dev)
-    batches = TrainBatches(ds.sequences, mc.max_len, cfg.batch_size, cfg.seed)
+    batches = TrainBatches(ds.sequences, mc.max_len, cfg.batch_size, cfg.seed, times=times_of(mc, ds))
     sampler = NegativeSampler(cfg.sampler, ds.n_items, counts, n_keys=ds.n_interactions)
     offsets = torch.as_tensor(_position_keys(ds.sequences))
     gen = torch.Generator(device=dev).manual_seed(rank_seed(cfg.seed, rank))  # negatives: one stream per process
@@ -451,15 +456,16 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
     while not state["done"] and state["epoch"] < cfg.max_epochs:
         epoch = state["epoch"]
         bar = tqdm(batches.epoch(epoch, with_source=True), total=len(batches), desc=f"dpo epoch {epoch+1}", leave=False, disable=not cfg.progress)
-        for b, (x, y, users, tindex) in enumerate(bar):
+        for b, (x, y, users, tindex, *t) in enumerate(bar):  # t: the inputs' times, where the model reads them
             if b < state["batch"]: continue  # done before the run was resumed
             n_pos = int((y > 0).sum())  # positions of the global batch; each process takes every n-th row
             x, y, users, tindex = x[rank::n], y[rank::n], users[rank::n], tindex[rank::n]
+            times = {"times": t[0][rank::n].to(dev)} if t else {}
             m = y > 0
             pos_users, pos_index = users[:, None].expand_as(m)[m], tindex[m]
             keys = (offsets[pos_users] + pos_index).to(dev)
             evaluates = (b + 1 == len(batches)) if cfg.eval_every is None else ((state["step"] + 1) % cfg.eval_every == 0)
-            loss, d = step_fn(x.to(dev), y.to(dev), gen, keys, state["step"], denom=n_pos / n, logp_rows=LOGP_ROWS if evaluates else 0)
+            loss, d = step_fn(x.to(dev), y.to(dev), gen, keys, state["step"], denom=n_pos / n, logp_rows=LOGP_ROWS if evaluates else 0, **times)
             if not bool(all_sum(torch.isfinite(loss).float()) == n):
                 raise FloatingPointError(f"non-finite DPO loss at step {state['step']+1}; the best policy so far is in {out/'best.pt'} and the "
                                          f"last good state in {out/'last.pt'}. Lower lr or beta.")

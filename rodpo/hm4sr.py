@@ -15,7 +15,7 @@ from .items import ItemEncoder, ItemConfig, attribute_matrix, rows
 from .moe import route, load_balancing_loss, router_z_loss, AuxiliaryLoss
 
 # %% auto #0
-__all__ = ['id_contrastive', 'category_loss', 'placeholder_contrastive', 'AlignmentMoE', 'HM4SR']
+__all__ = ['id_contrastive', 'category_loss', 'placeholder_contrastive', 'AlignmentMoE', 'TemporalMoE', 'HM4SR']
 
 # %% ../nbs/05b_hm4sr.ipynb #hm000005
 def id_contrastive(states: torch.Tensor,  # (N, d) the ID encoder's state at each position with a target
@@ -70,6 +70,35 @@ class AlignmentMoE(nn.Module):
         self.stats = dict(load=load)  # per modality: the gate mass of each expert over these positions
         return out
 
+# %% ../nbs/05b_hm4sr.ipynb #6850f459
+class TemporalMoE(nn.Module):
+    """HM4SR's temporal MoE: `n_experts` learned scales (width,) of the concatenated modality embeddings, mixed by a softmax gate of each
+    position's interval embedding (buckets of `scale` * log2(1 + gap in seconds), the last bucket open-ended) beside a fixed cosine
+    embedding of its absolute time (`hidden` // 2 periods from a day to 10,000 days, each as a cosine and a shifted cosine)."""
+    def __init__(self, width: int, hidden: int, n_experts: int = 4, scale: float = 100.0, n_buckets: int = 4096):
+        super().__init__()
+        self.scale, self.n_buckets = scale, n_buckets
+        self.interval = nn.Embedding(n_buckets, hidden)
+        self.register_buffer("periods", 86400.0 * torch.logspace(0, 4, max(hidden // 2, 1), dtype=torch.float64), persistent=False)
+        self.gate = nn.Linear(hidden + 2 * len(self.periods), n_experts)
+        self.experts = nn.Parameter(torch.ones(n_experts, width))
+        self.stats = {}
+
+    def buckets(self, gap: torch.Tensor) -> torch.Tensor:
+        "Each gap's bucket: floor(scale * log2(1 + gap)), gaps below 0 taken as 0, at most n_buckets - 1."
+        return (torch.log2(1 + gap.double().clamp(min=0)) * self.scale).floor().clamp(max=self.n_buckets - 1).long()  # clamped before the cast: an infinite gap too
+
+    def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
+        "cos(2 pi t / P) and cos(2 pi t / P + pi / 2) for each period P, in float64 (times in seconds are large), then float32."
+        a = 2 * torch.pi * (t.double()[:, None] / self.periods)
+        return torch.cat([a.cos(), (a + torch.pi / 2).cos()], -1).float()
+
+    def forward(self, e: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        "The concatenated embeddings `e` (N, width) of N real positions scaled by the gated experts; `times` (N, 2): time and gap."
+        w = self.gate(torch.cat([self.interval(self.buckets(times[:, 1])), self.time_embedding(times[:, 0])], -1).to(e.dtype)).softmax(-1)
+        self.stats = dict(load=w.detach().sum(0).cpu())
+        return e * (w @ self.experts.to(e.dtype))
+
 # %% ../nbs/05b_hm4sr.ipynb #hm000012
 class _Encoder(nn.Module):
     "One modality's causal encoder over embedded positions: LayerNorm and dropout, then `n_layers` blocks (SASRec's, `rodpo.model`)."
@@ -106,13 +135,14 @@ class HM4SR(nn.Module):
             AlignmentMoE(self.modalities, d, cfg.n_experts, cfg.align_moe == "sparse", cfg.top_k, cfg.aux_weight, cfg.z_weight)
         features_of = [m for m in self.modalities if m != "id"]
         self.placeholders = nn.ParameterDict({m: nn.Parameter(torch.zeros(d)) for m in features_of}) if cfg.placeholder_weight > 0 and features_of else None
+        self.temporal = TemporalMoE(len(self.modalities) * d, d, cfg.n_experts) if cfg.temporal_moe else None
         self.category = None
         if cfg.category_weight > 0 and cfg.n_attributes > 0:
             attr = attribute_matrix(attributes) if attributes is not None else torch.zeros(cfg.n_items + 1, cfg.attr_width, dtype=torch.long)
             self.register_buffer("attr_ids", attr)
             self.category = nn.Linear(len(self.modalities) * d, cfg.n_attributes)
         self.auxiliary = _Auxiliary()
-        for mod in [self.pos_emb, self.encoders, self.category, self.align]:
+        for mod in [self.pos_emb, self.encoders, self.category, self.align, self.temporal]:
             for m in (mod.modules() if mod is not None else ()):
                 if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.normal_(m.weight, std=cfg.init_std)
                 if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
@@ -134,16 +164,23 @@ class HM4SR(nn.Module):
         "The modalities' item tables side by side (n_items+1, width), row 0 = padding: the score of an item is the sum of its modalities' scores."
         return torch.cat([self.tables[m]() for m in self.modalities], -1)
 
-    def forward(self, items: torch.Tensor, table: torch.Tensor | None = None, last: bool = False) -> torch.Tensor:
-        "The encoders' states side by side (B, T, width) after every position of left-padded `items`, or with `last` after the last one (B, 1, width)."
+    def forward(self, items: torch.Tensor, table: torch.Tensor | None = None, last: bool = False, times: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoders' states side by side (B, T, width) after every position of left-padded `items`, or with `last` after the last one (B, 1, width).
+        `times` (B, T, 2): each position's time and gap to the previous interaction in seconds (`SeqDataset.when`), read by the temporal MoE."""
         B, T = items.shape
         if T > self.cfg.max_len: raise ValueError(f"history width {T} exceeds max_len={self.cfg.max_len}; cut histories to the last max_len items")
+        if self.temporal is not None and (times is None or times.shape[:2] != items.shape):
+            raise ValueError(f"temporal_moe=True reads each position's times, (B, T, 2) beside items {tuple(items.shape)}; got "
+                             f"{None if times is None else tuple(times.shape)} (rodpo.model.times_of and the batches' times give them)")
         table = self.item_table() if table is None else table
         d, valid = self.cfg.hidden, items > 0
         emb = [rows(table[:, i * d:(i + 1) * d], items) for i in range(len(self.modalities))]  # each modality's embedding of the history
         if self.align is not None:
             aligned = self.align([e[valid] for e in emb])
             emb = [e.masked_scatter(valid[..., None], a.to(e.dtype)) for e, a in zip(emb, aligned)]  # padding positions stay as they were
+        if self.temporal is not None:
+            scaled = self.temporal(torch.cat([e[valid] for e in emb], -1), times[valid])
+            emb = [e.masked_scatter(valid[..., None], s.to(e.dtype)) for e, s in zip(emb, scaled.split(d, -1))]
         pos = self.pos_emb(torch.arange(self.cfg.max_len - T, self.cfg.max_len, device=items.device))
         eye = torch.eye(T, dtype=torch.bool, device=items.device)
         mask = ((torch.ones(T, T, dtype=torch.bool, device=items.device).tril() & valid[:, None, :]) | eye)[:, None]
@@ -179,6 +216,6 @@ class HM4SR(nn.Module):
         s[..., 0] = float("-inf")
         return s
 
-    def last_hidden(self, items: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
+    def last_hidden(self, items: torch.Tensor, table: torch.Tensor | None = None, times: torch.Tensor | None = None) -> torch.Tensor:
         "The states after the most recent item (B, width); in eval mode the last block runs for that position only, as SASRec's."
-        return self(items, table, last=not self.training)[:, -1]
+        return self(items, table, last=not self.training, times=times)[:, -1]

@@ -201,9 +201,10 @@ def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None,
     tops = torch.empty(len(es.targets), top, dtype=torch.long) if popularity is not None else None
     for idx in order.split(batch_size):
         hist = es.histories[idx]
-        hist = hist[:, int((hist > 0).any(0).int().argmax()):].to(device)  # drop all-padding columns
+        first = int((hist > 0).any(0).int().argmax())
+        hist = hist[:, first:].to(device)  # drop all-padding columns
         tgt = es.targets[idx].to(device)
-        h = model.last_hidden(hist, table)
+        h = model.last_hidden(hist, table) if es.times is None else model.last_hidden(hist, table, times=es.times[idx][:, first:].to(device))
         if item_chunk is None and dot:
             ranks[idx] = target_ranks_fused(h.float(), table.float(), tgt, hist if mask_history else None).cpu()
         elif item_chunk is None:

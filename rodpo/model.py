@@ -19,8 +19,8 @@ from .moe import SparseMoE, MoEConfig
 from .items import ItemEncoder, ItemConfig, attribute_matrix, rows
 
 # %% auto #0
-__all__ = ['BACKBONES', 'ALIGN_MOES', 'SEQUENCE_MODALITIES', 'SASRecConfig', 'CausalBlock', 'SASRec', 'build_model',
-           'n_parameters']
+__all__ = ['BACKBONES', 'ALIGN_MOES', 'SEQUENCE_MODALITIES', 'SASRecConfig', 'CausalBlock', 'SASRec', 'timed', 'times_of',
+           'build_model', 'n_parameters']
 
 # %% ../nbs/05_model.ipynb #a18f5c6c
 BACKBONES = ("sasrec", "hm4sr")  # SASRecConfig.backbone
@@ -58,6 +58,7 @@ class SASRecConfig:
     category_weight: float = added(0.1)  # hm4sr: weight of the category term (each history item's attribute ids predicted from its concatenated embeddings, BCE; datasets with attributes); 0: off
     placeholder_weight: float = added(1.0)  # hm4sr: weight of the placeholder contrastive term (text and image embeddings replaced at placeholder_rate of the positions, re-encoded states against the originals, temperature 1); 0: off
     placeholder_rate: float = added(0.3)  # hm4sr: share of the positions that get placeholders
+    temporal_moe: bool = added(False)  # hm4sr: HM4SR's temporal MoE (each position's gap to the previous interaction and its time gate learned scales of the embeddings); needs timestamps (ml-100k, raw Amazon dumps)
     tied_output: bool = added(True)  # score items against the input item table (SASRec); False: against a second item encoder of the same configuration, with parameters of its own (gSASRec's separate output embeddings, its default `reuse_item_embeddings=False`)
 
     def __post_init__(self):
@@ -75,6 +76,8 @@ class SASRecConfig:
         need(self.init_std > 0, f"init_std={self.init_std!r} must be > 0")
         need(isinstance(self.tied_output, bool), f"tied_output={self.tied_output!r} must be True or False")
         need(self.backbone in BACKBONES, f"backbone={self.backbone!r} is not one of {BACKBONES}")
+        need(isinstance(self.temporal_moe, bool), f"temporal_moe={self.temporal_moe!r} must be True or False")
+        need(not self.temporal_moe or self.backbone == "hm4sr", "temporal_moe=True is a part of backbone='hm4sr'; SASRec has no temporal MoE")
         need(self.align_moe in ALIGN_MOES, f"align_moe={self.align_moe!r} is not one of {ALIGN_MOES}")
         for k in ("id_cl_weight", "category_weight", "placeholder_weight"):
             v = getattr(self, k)
@@ -197,8 +200,8 @@ class SASRec(nn.Module):
         With `tied_output` (the default) the item representations, which also embed the histories; else those of the output encoder."""
         return self.items() if self.out_items is None else self.out_items()
 
-    def forward(self, items: torch.Tensor, table: torch.Tensor | None = None, last: bool = False) -> torch.Tensor:
-        "Hidden state after every position of left-padded histories `items` (B, T<=max_len): (B, T, hidden), their items' rows read from `table` (`item_table()`; untied, from the item encoder); with `last`, after the last position only (B, 1, hidden), the last block computing only what that position needs."
+    def forward(self, items: torch.Tensor, table: torch.Tensor | None = None, last: bool = False, times: torch.Tensor | None = None) -> torch.Tensor:
+        "`times` (B, T, 2), where the data has them, are not read: SASRec has no temporal part. Hidden state after every position of left-padded histories `items` (B, T<=max_len): (B, T, hidden), their items' rows read from `table` (`item_table()`; untied, from the item encoder); with `last`, after the last position only (B, 1, hidden), the last block computing only what that position needs."
         B, T = items.shape
         if T > self.cfg.max_len: raise ValueError(f"history width {T} exceeds max_len={self.cfg.max_len}; cut histories to the last max_len items")
         if self.out_items is not None: table = self.items()  # untied: histories are embedded by the item encoder, `table` only scores
@@ -218,11 +221,23 @@ class SASRec(nn.Module):
         s[..., 0] = float("-inf")
         return s
 
-    def last_hidden(self, items: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
+    def last_hidden(self, items: torch.Tensor, table: torch.Tensor | None = None, times: torch.Tensor | None = None) -> torch.Tensor:
         "User representation h_u: the hidden state after the most recent item (the last column). In eval mode the last block runs for that position only (earlier blocks need every position); in training mode the full forward, so that dropout draws the same random numbers."
-        return self(items, table, last=not self.training)[:, -1]
+        return self(items, table, last=not self.training, times=times)[:, -1]
 
 # %% ../nbs/05_model.ipynb #ff489855
+def timed(times: torch.Tensor | None) -> dict:
+    "The keywords that hand a batch's `times` (B, T, 2) to a model's forward or `last_hidden`: none where there are none."
+    return {} if times is None else dict(times=times)
+
+def times_of(cfg: SASRecConfig, ds) -> list | None:
+    "Per user, the (L, 2) times a model of `cfg` reads from `ds` (`SeqDataset.when`), or None where it reads none; a clear error where it needs them and `ds` has none."
+    if not cfg.temporal_moe: return None
+    if ds.timestamps is None:
+        raise ValueError(f"temporal_moe=True needs timestamps, and dataset {ds.name!r} has none (its files carry no times): use a source "
+                         "with them (ml-100k, a raw Amazon dump through rodpo.amazon.load_amazon) or set temporal_moe=False")
+    return ds.when()
+
 def build_model(cfg: SASRecConfig, features: dict | None = None, attributes: list | None = None) -> nn.Module:
     "The model `cfg.backbone` names, with the dataset's side information: `SASRec`, or `rodpo.hm4sr.HM4SR`."
     if cfg.backbone == "hm4sr":

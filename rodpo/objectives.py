@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import SASRec
+from .model import SASRec, timed
 from .items import rows
 from .moe import aux_loss
 from .distributed import _zero_loss
@@ -63,12 +63,12 @@ def chunk_rows(device: torch.device, n_columns: int) -> int:
     "Rows of catalogue logits computed at once: 256 on CPU (a chunk stays near the cache); on a GPU as many as 2**27 logits (512 MB) hold, so that a step launches few kernels."
     return 256 if device.type == "cpu" else max(256, (1 << 27) // max(n_columns, 1))
 
-def ce_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, chunk: int | None = None) -> torch.Tensor:
-    "Cross-entropy of the next item `y` (0 = no target) over all items, from inputs `x` (B, T): summed and divided by `per` (default: the number of targets, i.e. the mean); plus the MoE auxiliary losses."
+def ce_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, chunk: int | None = None, times: torch.Tensor | None = None) -> torch.Tensor:
+    "Cross-entropy of the next item `y` (0 = no target) over all items, from inputs `x` (B, T) (and their `times` (B, T, 2), where the model reads them): summed and divided by `per` (default: the number of targets, i.e. the mean); plus the MoE auxiliary losses."
     m = y > 0
     if not m.any(): return _zero_loss(model)  # a process's empty share of a small batch (several processes)
     table = model.item_table()  # once per step: inputs and scoring share it
-    h = model(x, table)
+    h = model(x, table, **timed(times))
     chunk = chunk or chunk_rows(h.device, len(table))
     mean = ChunkedSoftmaxCE.apply(h[m], table[1:], y[m] - 1, chunk)  # column 0 (padding) is never a candidate
     return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)
@@ -194,11 +194,12 @@ class Objective:
                                                           else f", gbce_negatives={self.gbce_negatives}, gbce_t={self.gbce_t}"
                                                           + ("" if self.positive_weight is None else f", gbce_beta={self.positive_weight}") + ")" if self.loss == "gbce" else ")")
 
-def stage1_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, objective: Objective | None = None, chunk: int | None = None) -> torch.Tensor:
-    "The stage-1 loss of a batch under `objective` (default: full-softmax CE, `ce_loss`), scaled as `ce_loss` does, plus the MoE auxiliary losses."
-    if objective is None or objective.loss == "ce": return ce_loss(model, x, y, per, chunk)
+def stage1_loss(model: SASRec, x: torch.Tensor, y: torch.Tensor, per=None, objective: Objective | None = None, chunk: int | None = None,
+                times: torch.Tensor | None = None) -> torch.Tensor:
+    "The stage-1 loss of a batch under `objective` (default: full-softmax CE, `ce_loss`), scaled as `ce_loss` does, plus the MoE auxiliary losses; `times` as `ce_loss`'s."
+    if objective is None or objective.loss == "ce": return ce_loss(model, x, y, per, chunk, times)
     m = y > 0
     if not m.any(): return _zero_loss(model)
     table = model.item_table()
-    mean = objective(model(x, table)[m], table, y[m], seen=objective.seen(x, y, m))
+    mean = objective(model(x, table, **timed(times))[m], table, y[m], seen=objective.seen(x, y, m))
     return (mean if per is None else mean * (m.sum() / per)) + aux_loss(model).to(mean.device)

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import load_dataset, eval_set, TrainBatches, SeqDataset, DATASETS, RodpoDataError, added
-from .model import SASRec, SASRecConfig, build_model, n_parameters
+from .model import SASRec, SASRecConfig, build_model, n_parameters, times_of
 from .metrics import evaluate, KS, format_spread
 from .moe import SparseMoE, DenseMoE
 from .runs import resolve_device, _DEVICE, save_json, save_torch, seed_everything, rng_state, set_rng_state
@@ -143,10 +143,10 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
     seed_everything(cfg.seed)
     model = build_model(model_cfg, ds.features, ds.attributes).to(dev)
     objective = Objective.from_config(cfg, ds.n_items, item_counts(ds.sequences, ds.n_items))
-    step_loss = data_parallel(model, lambda mod, *a: stage1_loss(mod, *a, objective=objective), dev)  # several processes: rank 0's initial weights go to all
+    step_loss = data_parallel(model, lambda mod, *a, **kw: stage1_loss(mod, *a, objective=objective, **kw), dev)  # several processes: rank 0's initial weights go to all
     if n > 1: seed_everything(rank_seed(cfg.seed, rank))  # dropout: one stream per process
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **(dict(fused=True) if cfg.fused_adam else {}))
-    batches = TrainBatches(ds.sequences, model_cfg.max_len, cfg.batch_size, cfg.seed, cfg.all_windows, cfg.bucket)
+    batches = TrainBatches(ds.sequences, model_cfg.max_len, cfg.batch_size, cfg.seed, cfg.all_windows, cfg.bucket, times_of(model_cfg, ds))
     per = batches.n_targets / len(batches)  # every target weighs the same, whatever its batch
     valid = eval_set(ds, "valid", model_cfg.max_len)
     state = dict(epoch=0, best=-1.0, best_epoch=0, bad=0, history=[])
@@ -165,9 +165,9 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
         if stop_after is not None and epoch - start >= stop_after: return None  # paused; the next call resumes
         model.train(); t0 = time.perf_counter(); total = 0.0
         bar = tqdm(batches.epoch(epoch), total=len(batches), desc=f"epoch {epoch+1}", leave=False, disable=not cfg.progress)
-        for step, (x, y) in enumerate(bar, 1):
+        for step, (x, y, *t) in enumerate(bar, 1):  # t: the inputs' times, where the model reads them
             with autocast(dev, cfg.amp):  # each process's share counts n times: the averaged gradients are the global batch's
-                loss = step_loss(x[rank::n].to(dev), y[rank::n].to(dev), per / n)
+                loss = step_loss(x[rank::n].to(dev), y[rank::n].to(dev), per / n, **({"times": t[0][rank::n].to(dev)} if t else {}))
             value = all_sum(loss.detach()) / n
             if not torch.isfinite(value):
                 raise FloatingPointError(f"non-finite training loss {value.item()} at epoch {epoch+1}, step {step} of {len(batches)}; "

@@ -102,3 +102,59 @@ def test_the_experiment_runner_trains_it(tmp_path):
     assert isinstance(load_checkpoint(tmp_path / "e" / "reference-seed0" / "best.pt"), HM4SR)
     m = json.loads((tmp_path / "e" / "topk_stochastic-seed0" / "metrics.json").read_text())
     assert m["anchor_terms"] == {"id_cl": 0.1} and m["first_step"]["loss"] == pytest.approx(np.log(2), abs=1e-5)  # ID only: no placeholders
+
+
+@pytest.fixture(scope="module")
+def timed_setup(shared_data, tmp_path_factory):
+    "A 1-epoch HM4SR with the temporal MoE (ID only) on 150 MovieLens-100k users, with their timestamps."
+    s = load_dataset("ml-100k", shared_data)
+    small = SeqDataset("ml-100k[:150]", s.sequences[:150], s.n_items, timestamps=s.timestamps[:150])
+    ref = tmp_path_factory.mktemp("hm4sr-time")
+    cfg = SASRecConfig.for_dataset(small, backbone="hm4sr", modalities=("id",), hidden=16, max_len=20, temporal_moe=True)
+    return small, ref, fit(small, TrainConfig(max_epochs=1, progress=False), cfg, ref, log=quiet)
+
+
+def test_the_batches_carry_each_positions_time_and_gap(timed_setup):
+    "TrainBatches and eval_set with times: each input position's (time, gap) is its user's, read directly from the timestamps."
+    from rodpo.data import eval_set
+    small = timed_setup[0]
+    for x, y, users, tindex, t in TrainBatches(small.sequences, 20, 64, times=small.when()).epoch(0, with_source=True):
+        real = x > 0
+        u, i = users[:, None].expand_as(x)[real], (tindex - 1)[real]  # an input's index in its sequence: its target's minus one
+        ts = torch.as_tensor(np.concatenate([small.timestamps[a][b:b + 1] for a, b in zip(u.tolist(), i.tolist())]))
+        prev = torch.as_tensor([small.timestamps[a][max(b - 1, 0)] for a, b in zip(u.tolist(), i.tolist())], dtype=torch.float64)
+        assert torch.equal(t[real][:, 0], ts) and torch.equal(t[real][:, 1], ts - prev) and not t[~real].any()
+    es = eval_set(small, "test", 20)
+    last = torch.as_tensor([q[-2] for q in small.timestamps], dtype=torch.float64)  # the test history's last item: the one before the target
+    assert es.times.shape == (150, 20, 2) and torch.equal(es.times[:, -1, 0], last)
+
+
+def test_the_temporal_moe_trains_in_every_stage(timed_setup, tmp_path):
+    "Stage 1 reads the times (its checkpoint rebuilds the temporal MoE); the DPO stage starts at log 2 and changes the policy's experts."
+    small, ref, metrics = timed_setup
+    model = load_checkpoint(ref / "best.pt")
+    assert model.temporal is not None and np.isfinite(metrics["test"]["ndcg@10"])
+    assert not torch.allclose(model.temporal.experts, torch.ones_like(model.temporal.experts))  # trained from ones
+    x, y, t = next(iter(TrainBatches(small.sequences, 20, 64, times=small.when()).epoch(0)))
+    with pytest.raises(ValueError, match=r"temporal_moe=True reads each position's times"):
+        model(x)
+    model.eval()
+    with torch.no_grad():  # the times matter: shifted gaps give other states
+        assert not torch.allclose(model(x, times=t), model(x, times=t * torch.tensor([1.0, 7.0], dtype=torch.float64)))
+    cfg = DPOConfig(str(ref), sampler=SamplerConfig("topk_stochastic", m=1, K=10), max_epochs=1, eval_every=5, progress=False)
+    r = fit_dpo(small, cfg, tmp_path / "dpo", log=quiet)
+    assert r["first_step"]["loss"] == pytest.approx(np.log(2), abs=1e-5) and np.isfinite(r["test"]["ndcg@10"])
+    policy, reference = load_checkpoint(ref / "best.pt").train(), load_checkpoint(ref / "best.pt").eval()
+    loss, d = dpo_step(policy, reference, reference.item_table(), NegativeSampler(cfg.sampler, small.n_items), cfg, x, y, None, times=t)
+    loss.backward()
+    assert d["loss"].numpy() == pytest.approx(np.log(2), abs=1e-5) and policy.temporal.experts.grad.abs().sum() > 0  # DPO reaches the experts
+
+
+def test_the_temporal_moe_needs_timestamps(shared_data, tmp_path):
+    "Asked for on a dataset without timestamps, it stops before training with the dataset's name and the switch; SASRec has none."
+    s = load_dataset("scientific", shared_data)
+    small = SeqDataset("scientific[:50]", s.sequences[:50], s.n_items)
+    with pytest.raises(ValueError, match=r"temporal_moe=True needs timestamps, and dataset 'scientific\[:50\]' has none"):
+        fit(small, TrainConfig(max_epochs=1, progress=False), SASRecConfig.for_dataset(small, backbone="hm4sr", hidden=16, temporal_moe=True), tmp_path, log=quiet)
+    with pytest.raises(ValueError, match="temporal_moe=True is a part of backbone='hm4sr'"):
+        SASRecConfig(n_items=5, temporal_moe=True)
