@@ -173,7 +173,7 @@ STUDY_PAGES = {  # study page (nbs/study_<name>.ipynb) -> the results/ folders a
     "objectives": ["objectives"], "movielens": ["regimes/ml-100k", "backbones/ml-100k"], "negatives": ["stage1_scientific_gbce", "backbones", "bce_negatives"],
     "ann": ["ann_pool", "benchmarks/ann_trained_l2.json", "benchmarks/scale_train_l2.json"],
     "speed": ["benchmarks/stage1_speed_cpu.json", "benchmarks/dpo_speed_cpu.json", "benchmarks/moe_speed.json", "benchmarks/recbole_beauty.json"],
-    "reproducibility": ["reproduce", "reproduce_k_sweep"]}
+    "reproducibility": ["reproduce", "reproduce_k_sweep"], "hm4sr": ["hm4sr", "benchmarks/hm4sr_cost_cpu.json"]}
 
 # %% ../nbs/16_report.ipynb #256a4436
 def study_of(folder: str) -> str | None:
@@ -242,6 +242,20 @@ def _objectives_bullet(root) -> list:
             f"{hard.rel_change.min():+.1%} to {hard.rel_change.max():+.1%} against top-K DPO; with it, {sig(both, True)} of {len(both)} gain; "
             f"{sig(ce, True)} of {len(ce)} arms beat `continue-ce`."]
 
+def _hm4sr_bullet(root) -> list:
+    "The README's bullet on the HM4SR-style backbone (results/hm4sr): none where the study has no table yet."
+    folders = sorted(p.parent for p in (root/"hm4sr").glob("*/dpo.csv"))
+    if not folders: return []
+    t = pd.concat([pd.read_csv(f/"dpo.csv").assign(dataset=f.name) for f in folders])
+    t = t[(t.metric == "ndcg@5") & (t.arm == "topk_stochastic")]
+    vs = {m: t[(t.moe == m) & (t.base == "continue")] for m in ("dense", "sparse")}
+    sp = t[(t.moe == "sparse") & (t.base == "dense topk_stochastic")]
+    up = lambda x: ((x.p_holm < 0.05) & (x.rel_change > 0)).sum()
+    one = lambda x: change_of(x.iloc[0]) if len(x) == 1 else f"{x.rel_change.min():+.1%} to {x.rel_change.max():+.1%}"
+    return [f"On the paper's own kind of backbone (HM4SR-style, full CE; {', '.join(f.name for f in folders)}) top-K stochastic DPO "
+            f"against `continue` is {one(vs['dense'])} with the dense alignment MoE and {one(vs['sparse'])} with the sparse one "
+            f"({up(vs['dense']) + up(vs['sparse'])} of {len(vs['dense']) + len(vs['sparse'])} significant gains); sparse against dense: {one(sp)}."]
+
 def readme_findings(results=None):
     "The README's results: one table per backbone (`best_options`) and the answer in bullets computed from them."
     from IPython.display import Markdown
@@ -267,5 +281,6 @@ def readme_findings(results=None):
         f"on full CE, converged or stopped early, {((dpo_soft.p_holm < 0.05) & (dpo_soft.rel_change > 0)).sum()} of {len(dpo_soft)} "
         "DPO arm-dataset pairs beat `continue`.",
         *_objectives_bullet(root),
+        *_hm4sr_bullet(root),
         "So: train the backbone with full-softmax CE; if you have a BCE model, continue it with full CE rather than align it."]
     return Markdown("\n\n".join(parts) + "\n\n" + "\n".join(textwrap.fill(b, 118, initial_indent="- ", subsequent_indent="  ") for b in bullets))

@@ -32,7 +32,7 @@ def setup(shared_data, tmp_path_factory):
 
 def test_the_backbone_is_an_option_of_rodpo_train():
     h = parser().format_help()
-    for option in ("--backbone", "--align_moe", "--id_cl_weight", "--category_weight", "--placeholder_weight", "--placeholder_rate"):
+    for option in ("--backbone", "--align_moe", "--id_cl_weight", "--category_weight", "--placeholder_weight", "--placeholder_rate", "--temporal_moe"):
         assert option in h
 
 

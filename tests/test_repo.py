@@ -333,7 +333,25 @@ def test_every_results_folder_is_on_a_study_page():
     assert {p.stem.removeprefix("study_") for p in (ROOT / "nbs").glob("study_*.ipynb")} == set(STUDY_PAGES)
 
 
-@pytest.mark.parametrize("name", ["controls", "regimes", "reproducibility", "objectives"])
+def test_hm4sr_tables_recompute_from_committed_per_user_ranks(tmp_path):
+    "results/hm4sr/scientific: dpo.csv, stage1.csv and sasrec.csv follow from the runs' per-user ranks alone (benchmarks/study/hm4sr.py --tables)."
+    import shutil
+    src = ROOT / "results" / "hm4sr" / "scientific"
+    shutil.copytree(src, tmp_path / "scientific", ignore=shutil.ignore_patterns("*.csv", "*.pt"))
+    p = json.loads((src / "parameters.json").read_text())
+    seeds = {c["folder"]: len(c["seeds"]) for c in p["calls"]}
+    assert len(list((tmp_path / "scientific").glob("dense/*-seed*/test_ranks.npz"))) == 5 * seeds["dense"]  # reference + 4 arms
+    assert len(list((tmp_path / "scientific").glob("stage1/*/reference-seed*/test_ranks.npz"))) == sum(n for f, n in seeds.items() if f.startswith("stage1/"))
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "hm4sr.py"), "--tables", str(tmp_path / "scientific")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    for f in ("dpo.csv", "stage1.csv", "sasrec.csv", "dense/runs.csv", "sparse/runs.csv"):
+        assert (tmp_path / "scientific" / f).read_text() == (src / f).read_text(), f
+    dpo = (src / "dpo.csv").read_text()
+    assert "sparse,topk_stochastic,dense reference,ndcg@5" in dpo and "rows of this table (dpo.csv)" in dpo  # the paper's comparison; which rows Holm covers
+
+
+@pytest.mark.parametrize("name", ["controls", "regimes", "reproducibility", "objectives", "hm4sr"])
 def test_study_page_answers_follow_from_the_committed_tables(name):
     "A page's answer is rendered from its tables: run the page, and its numbers are those of the committed comparisons."
     from rodpo.report import change_of, pick
@@ -349,6 +367,12 @@ def test_study_page_answers_follow_from_the_committed_tables(name):
         assert len(c1) == len(c1.drop_duplicates(["dataset", "arm"])) and set(c1.base) == {"continue-ce"} and ns["best"].rel_change == c1.rel_change.max()
         for d, n in c1.groupby("dataset").size().items():  # every objective of the folder, with hard and with top-K negatives
             assert n == 2 * len(json.loads((ROOT / f"results/objectives/{d}/bce/experiment.json").read_text())["objectives"]), d
+    elif name == "hm4sr":  # the answer quotes the committed rows: top-K DPO against continue on each MoE, sparse against dense, against stage 1
+        import pandas as pd
+        t, text = pd.read_csv(ROOT / "results/hm4sr/scientific/dpo.csv"), "\n".join(ns["out"])
+        for moe, base in (("dense", "continue"), ("sparse", "continue"), ("sparse", "dense topk_stochastic"), ("sparse", "dense reference")):
+            r = t[(t.moe == moe) & (t.arm == "topk_stochastic") & (t.base == base) & (t.metric == "ndcg@5")]
+            assert len(r) == 1 and change_of(r.iloc[0]) in text, (moe, base)
     elif name == "regimes":
         assert len(ns["over"]) == 8 and set(ns["bce"].index) == {"scientific", "beauty", "toys"}
     else:
