@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'AUTO', 'MEASURED', 'FORMS', 'Objective', 'register_objective', 'forms', 'loss_weights_of',
-           'objective_name', 'reads_logp', 'objective_params', 'describe_objectives', 'dpo_loss', 'negative_weights',
-           'reward_margin']
+           'objective_name', 'reads_logp', 'objective_params', 'describe_objectives', 'dpo_loss', 'at_reference',
+           'negative_weights', 'reward_margin']
 
 # %% ../nbs/08_losses.ipynb #80d88e25
 @dataclass(frozen=True)
@@ -206,6 +206,17 @@ def _dpop(policy_pos, policy_neg, ref_pos, ref_neg, beta, lam, policy_logp, ref_
     return -F.logsigmoid(beta * (_margin(policy_pos, policy_neg, ref_pos, ref_neg) - lam * F.relu(ref_logp - policy_logp)[:, None])).mean(1)
 
 FORMS = tuple(OBJECTIVES)  # the objectives registered here; register_objective adds to OBJECTIVES
+
+# %% ../nbs/08_losses.ipynb #f5833957
+def at_reference(form="pairwise", beta=0.1, m=1, loss_weights=None, **params) -> float | None:
+    """The loss per example where the policy equals the reference (every margin 0), as a DPO run's first step gives it: log 2 for
+    DPO, 1 / (4 beta^2) for IPO, 1 for hinge; with `m` negatives a position. None where it depends on the logits there (simpo)."""
+    g = torch.Generator().manual_seed(0)
+    def once():
+        pos, neg, logp = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, m, generator=g, dtype=torch.float64), -torch.rand(3, generator=g, dtype=torch.float64)
+        return dpo_loss(pos, neg, pos, neg, beta, form, logp, logp, loss_weights, **params)
+    v = torch.cat([once(), once()])
+    return float(v[0]) if torch.allclose(v, v[0], rtol=0, atol=1e-12) else None
 
 # %% ../nbs/08_losses.ipynb #6731d890
 def negative_weights(policy_pos, policy_neg, ref_pos, ref_neg, beta=0.1, form="pairwise", policy_logp=None, ref_logp=None, loss_weights=None, **params) -> torch.Tensor:

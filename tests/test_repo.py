@@ -395,3 +395,21 @@ def test_objectives_tables_recompute_from_committed_per_user_ranks(tmp_path, dat
     for f in ("objectives.csv", "beyond.csv"): assert (tmp_path / dataset / f).read_text() == (src / f).read_text(), f
     old = (src / "objectives.csv").read_text()
     assert row in old and "bce,continue-ce,continue,ndcg@5" in old and "rows of backbone bce in this table" in old  # which rows Holm covers
+
+
+def test_every_committed_dpo_run_starts_at_policy_equal_reference():
+    """Every committed DPO run's first step is at policy = reference: its rewards and margin are 0, and its loss is its objective's
+    value there (rodpo.losses.at_reference: log 2 for DPO, cDPO, rDPO, DPOP; 0.25 for IPO and 1 for hinge at beta 1). SimPO reads no
+    reference: its rewards are checked."""
+    from rodpo.losses import at_reference
+    seen = {}
+    for f in sorted((ROOT / "results").glob("**/metrics.json")):
+        first = json.loads(f.read_text()).get("first_step") or {}
+        if "loss" not in first: continue  # a reference, or a continue arm: no preference loss
+        cfg, pref = json.loads((f.parent / "config.json").read_text())["dpo"], json.loads(f.read_text()).get("preference", {})
+        params = {k: pref.get(k, v) for k, v in (cfg.get("loss_params") or {}).items()}  # eps 'auto': the measured rate
+        want = at_reference(cfg.get("form", "pairwise"), cfg["beta"], cfg["sampler"]["m"], cfg.get("loss_weights"), **params)
+        assert all(abs(first.get(k) or 0.0) < 1e-4 for k in ("reward_margin", "rewards_chosen", "rewards_rejected")), f.parent
+        assert want is None or abs(first["loss"] - want) < 1e-4, (f.parent, first["loss"], want)
+        seen[str(cfg.get("form", "pairwise"))] = seen.get(str(cfg.get("form", "pairwise")), 0) + 1
+    assert sum(seen.values()) >= 846 and {"pairwise", "ipo", "hinge", "simpo"} <= set(seen), seen
