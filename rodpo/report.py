@@ -220,10 +220,8 @@ def readme_main_job(results=None):
              f"process). Its test NDCG@5 over `continue`: {row('continue-ce')}, {row('dns')} and {row('topk_stochastic')}.")
     second = (f"**What another run gives.** Against the runs committed before it (an earlier session, a machine of the same kind), "
               f"{r['repeated']} of {r['runs']} repeated every test metric to the last digit. The {r['runs'] - r['repeated']} that differ are "
-              + ", ".join(f"`{d}`" for d in differ) + " runs: samplers that take a top-K of the scores, where most likely a last-bit "
-              "difference in a float sum reorders a near tie and the run diverges (not traced further). Expect the same on another CPU: "
-              "mostly these runs move, within their intervals, and a p-value near a threshold can cross it. The reproducibility "
-              "page lists every run.")
+              + ", ".join(f"`{d}`" for d in differ) + " runs: samplers that take a top-K of the scores, where a last-bit difference "
+              "can reorder a near tie. Expect the same on another CPU, within the intervals; the reproducibility page lists every run.")
     return Markdown("\n\n".join(textwrap.fill(p, 118) for p in (first, second)))
 
 # %% ../nbs/16_report.ipynb #fe9977ce
@@ -252,9 +250,8 @@ def _hm4sr_bullet(root) -> list:
     sp = t[(t.moe == "sparse") & (t.base == "dense topk_stochastic")]
     up = lambda x: ((x.p_holm < 0.05) & (x.rel_change > 0)).sum()
     one = lambda x: change_of(x.iloc[0]) if len(x) == 1 else f"{x.rel_change.min():+.1%} to {x.rel_change.max():+.1%}"
-    return [f"On the paper's own kind of backbone (HM4SR-style, full CE; {', '.join(f.name for f in folders)}) top-K stochastic DPO "
-            f"against `continue` is {one(vs['dense'])} with the dense alignment MoE and {one(vs['sparse'])} with the sparse one "
-            f"({up(vs['dense']) + up(vs['sparse'])} of {len(vs['dense']) + len(vs['sparse'])} significant gains); sparse against dense: {one(sp)}."]
+    return [f"On an HM4SR-style backbone, the paper's kind ({', '.join(f.name for f in folders)}), top-K DPO against `continue`: dense "
+            f"{one(vs['dense'])}, sparse {one(vs['sparse'])}; {up(vs['dense']) + up(vs['sparse'])} significant gains."]
 
 def readme_findings(results=None):
     "The README's results: one table per backbone (`best_options`) and the answer in bullets computed from them."
