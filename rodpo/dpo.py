@@ -460,7 +460,7 @@ def _fit_dpo(ds, cfg, out, dev, log, stop_after, n_probe):
             if b < state["batch"]: continue  # done before the run was resumed
             n_pos = int((y > 0).sum())  # positions of the global batch; each process takes every n-th row
             x, y, users, tindex = x[rank::n], y[rank::n], users[rank::n], tindex[rank::n]
-            times = {"times": t[0][rank::n].to(dev)} if t else {}
+            times = timed(t[0][rank::n].to(dev) if t else None)
             m = y > 0
             pos_users, pos_index = users[:, None].expand_as(m)[m], tindex[m]
             keys = (offsets[pos_users] + pos_index).to(dev)

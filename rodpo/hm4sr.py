@@ -82,7 +82,6 @@ class TemporalMoE(nn.Module):
         self.register_buffer("periods", 86400.0 * torch.logspace(0, 4, max(hidden // 2, 1), dtype=torch.float64), persistent=False)
         self.gate = nn.Linear(hidden + 2 * len(self.periods), n_experts)
         self.experts = nn.Parameter(torch.ones(n_experts, width))
-        self.stats = {}
 
     def buckets(self, gap: torch.Tensor) -> torch.Tensor:
         "Each gap's bucket: floor(scale * log2(1 + gap)), gaps below 0 taken as 0, at most n_buckets - 1."
@@ -96,7 +95,6 @@ class TemporalMoE(nn.Module):
     def forward(self, e: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         "The concatenated embeddings `e` (N, width) of N real positions scaled by the gated experts; `times` (N, 2): time and gap."
         w = self.gate(torch.cat([self.interval(self.buckets(times[:, 1])), self.time_embedding(times[:, 0])], -1).to(e.dtype)).softmax(-1)
-        self.stats = dict(load=w.detach().sum(0).cpu())
         return e * (w @ self.experts.to(e.dtype))
 
 # %% ../nbs/05b_hm4sr.ipynb #hm000012

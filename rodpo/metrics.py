@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .model import SASRec
+from .model import SASRec, timed
 
 # %% auto #0
 __all__ = ['KS', 'count_at_least', 'target_ranks', 'metrics_from_ranks', 'summarize', 'target_ranks_chunked',
@@ -204,7 +204,7 @@ def evaluate(model, es, batch_size=1024, ks=KS, mask_history=False, device=None,
         first = int((hist > 0).any(0).int().argmax())
         hist = hist[:, first:].to(device)  # drop all-padding columns
         tgt = es.targets[idx].to(device)
-        h = model.last_hidden(hist, table) if es.times is None else model.last_hidden(hist, table, times=es.times[idx][:, first:].to(device))
+        h = model.last_hidden(hist, table, **timed(None if es.times is None else es.times[idx][:, first:].to(device)))
         if item_chunk is None and dot:
             ranks[idx] = target_ranks_fused(h.float(), table.float(), tgt, hist if mask_history else None).cpu()
         elif item_chunk is None:

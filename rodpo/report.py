@@ -247,7 +247,6 @@ def _hm4sr_bullet(root) -> list:
     t = pd.concat([pd.read_csv(f/"dpo.csv").assign(dataset=f.name) for f in folders])
     t = t[(t.metric == "ndcg@5") & (t.arm == "topk_stochastic")]
     vs = {m: t[(t.moe == m) & (t.base == "continue")] for m in ("dense", "sparse")}
-    sp = t[(t.moe == "sparse") & (t.base == "dense topk_stochastic")]
     up = lambda x: ((x.p_holm < 0.05) & (x.rel_change > 0)).sum()
     one = lambda x: change_of(x.iloc[0]) if len(x) == 1 else f"{x.rel_change.min():+.1%} to {x.rel_change.max():+.1%}"
     return [f"On an HM4SR-style backbone, the paper's kind ({', '.join(f.name for f in folders)}), top-K DPO against `continue`: dense "

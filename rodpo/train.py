@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import load_dataset, eval_set, TrainBatches, SeqDataset, DATASETS, RodpoDataError, added
-from .model import SASRec, SASRecConfig, build_model, n_parameters, times_of
+from .model import SASRec, SASRecConfig, build_model, n_parameters, times_of, timed
 from .metrics import evaluate, KS, format_spread
 from .moe import SparseMoE, DenseMoE
 from .runs import resolve_device, _DEVICE, save_json, save_torch, seed_everything, rng_state, set_rng_state
@@ -167,7 +167,7 @@ def _fit(ds, cfg, model_cfg, out, dev, log, stop_after):
         bar = tqdm(batches.epoch(epoch), total=len(batches), desc=f"epoch {epoch+1}", leave=False, disable=not cfg.progress)
         for step, (x, y, *t) in enumerate(bar, 1):  # t: the inputs' times, where the model reads them
             with autocast(dev, cfg.amp):  # each process's share counts n times: the averaged gradients are the global batch's
-                loss = step_loss(x[rank::n].to(dev), y[rank::n].to(dev), per / n, **({"times": t[0][rank::n].to(dev)} if t else {}))
+                loss = step_loss(x[rank::n].to(dev), y[rank::n].to(dev), per / n, **timed(t[0][rank::n].to(dev) if t else None))
             value = all_sum(loss.detach()) / n
             if not torch.isfinite(value):
                 raise FloatingPointError(f"non-finite training loss {value.item()} at epoch {epoch+1}, step {step} of {len(batches)}; "
