@@ -192,21 +192,30 @@ class HM4SR(nn.Module):
         "The auxiliary terms of this forward, weighted and summed into `self.auxiliary.aux_loss`."
         cfg, terms = self.cfg, {}
         if cfg.id_cl_weight > 0 and "id" in self.modalities:
-            has = valid[:, :-1] & valid[:, 1:]  # a position's target is the next input item: every target but a row's last
-            if has.sum() > 1:
-                tgt = items[:, 1:][has]
-                terms["id_cl"] = cfg.id_cl_weight * id_contrastive(states["id"][:, :-1][has], rows(self.tables["id"](), tgt), tgt)
+            has = self._some(valid[:, :-1] & valid[:, 1:])  # a position's target is the next input item: every target but a row's last
+            if len(has) > 1:
+                tgt = items[:, 1:].reshape(-1)[has]
+                terms["id_cl"] = cfg.id_cl_weight * id_contrastive(states["id"][:, :-1].reshape(len(items) * (items.shape[1] - 1), -1)[has],
+                                                                   rows(self.tables["id"](), tgt), tgt)
         if self.category is not None:
             cat = torch.cat([e[valid] for e in emb], -1)
             terms["category"] = cfg.category_weight * category_loss(self.category(cat), self.attr_ids[items[valid]])
         if self.placeholders is not None and valid.sum() > 1:
             swap = valid & (torch.rand(valid.shape, device=items.device) < cfg.placeholder_rate)
+            some = self._some(valid)
             for i, m in enumerate(self.modalities):
                 if m not in self.placeholders: continue
                 again = encode(m, torch.where(swap[..., None], self.placeholders[m].to(emb[i].dtype), emb[i]))
-                terms[f"placeholder_{m}"] = cfg.placeholder_weight * placeholder_contrastive(again[valid], states[m][valid])
+                flat = lambda s: s.reshape(valid.numel(), -1)[some]
+                terms[f"placeholder_{m}"] = cfg.placeholder_weight * placeholder_contrastive(flat(again), flat(states[m]))
         self.auxiliary.terms = {k: float(v.detach()) for k, v in terms.items()}
         if terms: self.auxiliary.aux_loss = sum(terms.values())
+
+    def _some(self, mask: torch.Tensor) -> torch.Tensor:
+        "The flat indices of `mask`'s positions that a contrastive term reads: all of them in order, or where there are more than `cl_positions`, that many drawn at random."
+        idx = mask.reshape(-1).nonzero().squeeze(1)
+        n = self.cfg.cl_positions
+        return idx if len(idx) <= n else idx[torch.randperm(len(idx), device=idx.device)[:n]].sort().values
 
     def score(self, h: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         "Logits of every item for states `h` (..., width): the sum over modalities of each state's score against its table; padding column -inf."

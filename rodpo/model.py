@@ -58,6 +58,7 @@ class SASRecConfig:
     category_weight: float = added(0.1)  # hm4sr: weight of the category term (each history item's attribute ids predicted from its concatenated embeddings, BCE; datasets with attributes); 0: off
     placeholder_weight: float = added(1.0)  # hm4sr: weight of the placeholder contrastive term (text and image embeddings replaced at placeholder_rate of the positions, re-encoded states against the originals, temperature 1); 0: off
     placeholder_rate: float = added(0.3)  # hm4sr: share of the positions that get placeholders
+    cl_positions: int = added(2048)  # hm4sr: most positions of a batch each contrastive term reads (drawn at random where a batch has more; HM4SR contrasts the last states of its 1024 sequences a batch)
     temporal_moe: bool = added(False)  # hm4sr: HM4SR's temporal MoE (each position's gap to the previous interaction and its time gate learned scales of the embeddings); needs timestamps (ml-100k, raw Amazon dumps)
     tied_output: bool = added(True)  # score items against the input item table (SASRec); False: against a second item encoder of the same configuration, with parameters of its own (gSASRec's separate output embeddings, its default `reuse_item_embeddings=False`)
 
@@ -83,6 +84,8 @@ class SASRecConfig:
             v = getattr(self, k)
             need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0, f"{k}={v!r} must be a finite number >= 0 (0: off)")
         need(isinstance(self.placeholder_rate, (int, float)) and 0 < self.placeholder_rate < 1, f"placeholder_rate={self.placeholder_rate!r} must be in (0, 1)")
+        need(isinstance(self.cl_positions, int) and not isinstance(self.cl_positions, bool) and self.cl_positions >= 2,
+             f"cl_positions={self.cl_positions!r} must be an integer >= 2 (a contrastive term needs a negative)")
         if self.backbone == "hm4sr":
             need(set(self.modalities) <= set(SEQUENCE_MODALITIES), f"backbone='hm4sr' encodes {SEQUENCE_MODALITIES} (one encoder each; attributes feed its "
                  f"category term): modalities={self.modalities!r}")

@@ -158,3 +158,20 @@ def test_the_temporal_moe_needs_timestamps(shared_data, tmp_path):
         fit(small, TrainConfig(max_epochs=1, progress=False), SASRecConfig.for_dataset(small, backbone="hm4sr", hidden=16, temporal_moe=True), tmp_path, log=quiet)
     with pytest.raises(ValueError, match="temporal_moe=True is a part of backbone='hm4sr'"):
         SASRecConfig(n_items=5, temporal_moe=True)
+
+
+def test_the_contrastive_terms_read_at_most_cl_positions_and_all_of_scientifics(shared_data):
+    "cl_positions bounds the positions a contrastive term reads (drawn at random, in order); on Scientific's stage-1 and DPO batches it never binds,"
+    " so the committed Scientific runs, trained before the bound, are what the code trains now."
+    m = HM4SR(SASRecConfig(n_items=20, hidden=8, max_len=6, backbone="hm4sr", cl_positions=3))
+    mask = torch.tensor([[False, True, True], [True, False, True]])
+    some = m._some(mask)
+    assert len(some) == 3 and set(some.tolist()) <= {1, 2, 3, 5} and some.tolist() == sorted(some.tolist())
+    assert HM4SR(SASRecConfig(n_items=20, hidden=8, max_len=6, backbone="hm4sr", cl_positions=4))._some(mask).tolist() == [1, 2, 3, 5]
+    with pytest.raises(ValueError, match="cl_positions=1 must be an integer >= 2"):
+        SASRecConfig(n_items=5, backbone="hm4sr", cl_positions=1)
+    s, bound = load_dataset("scientific", shared_data), SASRecConfig(n_items=1).cl_positions
+    for batch_size in (TrainConfig().batch_size, DPOConfig.__dataclass_fields__["batch_size"].default):
+        for seed in range(5):
+            batches = TrainBatches(s.sequences, 50, batch_size, seed=seed)
+            assert max(int((x > 0).sum()) for e in range(40) for x, _ in batches.epoch(e)) <= bound, (batch_size, seed)
