@@ -286,8 +286,30 @@ def _fusion_moe(model):
     return fuse
 
 @torch.no_grad()
-def item_routing(model) -> dict:
-    "Router logits, probabilities, top experts and per-modality logit contributions for every item (rows = items 1..n_items), in evaluation mode."
+def _alignment_routing(model, gate: str | None) -> dict:
+    "`item_routing` of an HM4SR model: its alignment MoE's gate of modality `gate` (default its first) over every item's embedding of that modality."
+    align = model.align
+    if align is None: raise ValueError("the HM4SR model has no alignment MoE to inspect (align_moe='none', or a single modality)")
+    gate = gate or align.modalities[0]
+    if gate not in align.gates: raise ValueError(f"gate={gate!r}: the alignment MoE gates the modalities {list(align.gates)}")
+    was = model.training; model.eval()
+    try: x = model.tables[gate]()[1:].float()  # each item's embedding of that modality, as the gate reads it at any position
+    finally: model.train(was)
+    W, b = align.gates[gate].weight.float(), align.gates[gate].bias.float()
+    logits = x @ W.T + b
+    top_k = align.top_k if align.sparse else 1
+    probs, top_i, _ = route(logits, top_k) if align.sparse else (logits.softmax(-1), logits.argmax(-1, keepdim=True), None)
+    ent = -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+    return dict(modalities=[gate], logits=logits.numpy(), probs=probs.numpy(), experts=top_i.numpy(), entropy=ent.numpy(),
+                contributions=(x @ W.T).numpy()[None], n_experts=probs.shape[1], top_k=top_k, gate=gate)
+
+@torch.no_grad()
+def item_routing(model, gate: str | None = None) -> dict:
+    """Router logits, probabilities, top experts and per-modality logit contributions for every item (rows = items 1..n_items), in evaluation mode.
+    For an HM4SR model (`rodpo.hm4sr`), the gate of modality `gate` in its alignment MoE (each modality gates the experts from its own embedding)."""
+    from rodpo.hm4sr import HM4SR  # absolute: the notebook runs it outside the package
+    if isinstance(model, HM4SR): return _alignment_routing(model, gate)
+    if gate is not None: raise ValueError(f"gate={gate!r} names a gate of an HM4SR model's alignment MoE; this model has one item router")
     fuse, enc = _fusion_moe(model), model.items
     was = enc.training; enc.eval()
     try:
@@ -359,8 +381,10 @@ def parse_items(text: str, n_items: int) -> list:
 
 # %% ../nbs/13_inspect.ipynb #9b1b1aa7
 class RoutingInspector:
-    "Widgets over the item router of a model: expert load, router entropy, router probabilities of chosen items, and breakdowns by modality and attribute."
-    def __init__(self, source, dataset=None, attribute_names: dict | None = None, top_attributes: int = 20, n_popular: int = 20, text_chars: int = 50):
+    """Widgets over the item router of a model: expert load, router entropy, router probabilities of chosen items, and breakdowns by modality and attribute.
+    On an HM4SR model, `gate` picks which modality's gate of its alignment MoE to show (default its first)."""
+    def __init__(self, source, dataset=None, attribute_names: dict | None = None, top_attributes: int = 20, n_popular: int = 20, text_chars: int = 50,
+                 gate: str | None = None):
         import ipywidgets as W, plotly.graph_objects as go
         from plotly.subplots import make_subplots
         from rodpo.runs import load_checkpoint
@@ -376,14 +400,14 @@ class RoutingInspector:
             self.model = source
             self.ds, self.dataset_error = (dataset, "") if isinstance(dataset, SeqDataset) or dataset is None else _dataset_for({}, dataset)
         self.text_chars = text_chars
-        self.routing = r = item_routing(self.model)
+        self.routing = r = item_routing(self.model, gate)
         n_items, E = len(r["probs"]), r["n_experts"]
         if self.ds is not None and self.ds.n_items != n_items:
             raise ValueError(f"the dataset has {self.ds.n_items} items but the model routes {n_items}")
         experts = [f"expert {e}" for e in range(E)]
         # catalogue: load and entropy
         load = expert_load(r)
-        self.load_fig = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("items per expert (catalogue)", "router entropy per item")))
+        self.load_fig = go.FigureWidget(make_subplots(rows=1, cols=2, subplot_titles=("items per expert (catalogue" + (f", the {r['gate']} gate)" if "gate" in r else ")"), "router entropy per item")))
         self.load_fig.add_bar(x=experts, y=load, name="items", row=1, col=1)
         self.load_fig.add_hline(y=len(r["experts"].ravel()) / E, line_dash="dot", annotation_text="fair share", row=1, col=1)
         self.load_fig.add_histogram(x=r["entropy"], nbinsx=40, name="entropy", row=1, col=2)

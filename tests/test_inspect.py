@@ -346,3 +346,33 @@ def test_a_click_in_jupyterlab_reaches_the_kernel(tmp_path):
                 assert not page.errors, page.errors
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("align", ["dense", "sparse"])
+def test_routing_of_an_hm4sr_models_alignment_gates(align):
+    "On an HM4SR model the inspector shows one modality's gate of its alignment MoE: its probabilities over every item, checked directly."
+    from rodpo.hm4sr import HM4SR
+    from rodpo.model import SASRec, SASRecConfig
+    torch.manual_seed(0)
+    ds = toy_dataset()
+    ds.features = {"text": np.random.default_rng(1).normal(size=(ds.n_items + 1, 5)).astype(np.float32)}
+    ds.features["text"][0] = 0
+    model = HM4SR(SASRecConfig.for_dataset(ds, backbone="hm4sr", modalities=("id", "text"), hidden=8, n_experts=3, align_moe=align), ds.features, ds.attributes)
+    for gate in ("id", "text"):
+        r = item_routing(model, gate)
+        model.eval()
+        with torch.no_grad(): logits = model.align.gates[gate](model.tables[gate]()[1:])
+        p = torch.softmax(logits, -1).numpy()
+        np.testing.assert_allclose(r["probs"].sum(1), 1, atol=1e-6)
+        np.testing.assert_array_equal(r["experts"][:, 0], p.argmax(1))
+        if align == "dense": np.testing.assert_allclose(r["probs"], p, atol=1e-6)
+        assert r["gate"] == gate and r["modalities"] == [gate] and r["experts"].shape == (ds.n_items, 1)
+    assert item_routing(model)["gate"] == "id"
+    ins = RoutingInspector(model, ds, gate="text")
+    assert ins.routing["gate"] == "text" and "the text gate" in ins.load_fig.layout.annotations[0].text
+    with pytest.raises(ValueError, match="gate='image': the alignment MoE gates the modalities"):
+        item_routing(model, "image")
+    with pytest.raises(ValueError, match="no alignment MoE"):
+        item_routing(HM4SR(SASRecConfig.for_dataset(ds, backbone="hm4sr", modalities=("id", "text"), hidden=8, align_moe="none"), ds.features, ds.attributes))
+    with pytest.raises(ValueError, match="this model has one item router"):
+        item_routing(SASRec.for_dataset(ds, modalities=("id", "attributes"), fusion="sparse_moe"), "text")
