@@ -22,7 +22,8 @@ Tables (`rodpo.experiment.paired_comparison`: users resampled, seeds paired; Wil
 - `stage1.csv`: the dense and sparse references against SASRec's (the study folder's `<backbone>/reference`) and each ablation variant
   against the dense reference;
 - `sasrec.csv`: the same DPO arms on the SASRec references of the same data (the study folder's `hard`, `topk_stochastic` at beta 1 against its
-  `continue`; `dns` from `--controls`, results/controls_softmax/<dataset>/<backbone>), for the page to set beside `dpo.csv`;
+  `continue`, those it has; `dns` from `--controls`, results/controls_softmax/<dataset>/<backbone>, or else from the study folder), for the page
+  to set beside `dpo.csv`;
 - `runs.csv` in every experiment folder (rodpo.experiment.experiment_table) and `parameters.json` (commands, grid, wall times).
 """
 import argparse, json, shlex, sys, time
@@ -107,7 +108,8 @@ def stage1_table(out: Path, sasrec: Path, n_boot: int = 1000) -> pd.DataFrame:
 def sasrec_table(sasrec: Path, controls: Path | None, n_boot: int = 1000) -> pd.DataFrame:
     rows = []
     for arm in ("hard-beta1.0", "topk_stochastic-beta1.0"): _compare(rows, (sasrec, arm), (sasrec, "continue"), n_boot, folder=str(sasrec), arm=arm, base="continue")
-    if controls is not None: _compare(rows, (controls, "dns-beta1.0"), (controls, "continue"), n_boot, folder=str(controls), arm="dns-beta1.0", base="continue")
+    dns = controls if controls is not None else sasrec  # the regimes study ran dns beside its arms on some datasets (ml-100k)
+    _compare(rows, (dns, "dns-beta1.0"), (dns, "continue"), n_boot, folder=str(dns), arm="dns-beta1.0", base="continue")
     return _family(rows, "this table (sasrec.csv)")
 
 
