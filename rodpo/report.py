@@ -173,7 +173,8 @@ STUDY_PAGES = {  # study page (nbs/study_<name>.ipynb) -> the results/ folders a
     "objectives": ["objectives"], "movielens": ["regimes/ml-100k", "backbones/ml-100k"], "negatives": ["stage1_scientific_gbce", "backbones", "bce_negatives"],
     "ann": ["ann_pool", "benchmarks/ann_trained_l2.json", "benchmarks/scale_train_l2.json"],
     "speed": ["benchmarks/stage1_speed_cpu.json", "benchmarks/dpo_speed_cpu.json", "benchmarks/moe_speed.json", "benchmarks/recbole_beauty.json"],
-    "reproducibility": ["reproduce", "reproduce_k_sweep"], "hm4sr": ["hm4sr", "benchmarks/hm4sr_cost_cpu.json"]}
+    "reproducibility": ["reproduce", "reproduce_k_sweep"], "hm4sr": ["hm4sr", "benchmarks/hm4sr_cost_cpu.json",
+          "benchmarks/hm4sr_cost_ml-100k_cpu.json"]}
 
 # %% ../nbs/16_report.ipynb #256a4436
 def study_of(folder: str) -> str | None:
