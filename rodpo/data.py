@@ -502,7 +502,8 @@ def read_recbole(path, name=None) -> SeqDataset:
     """A RecBole atomic interaction file (`<dataset>.inter`: one interaction a row, typed header fields in any order) at `path`: one
     sequence per user (users in sorted order, numeric where all are integers), ordered by `timestamp:float` where the file has that field (then `SeqDataset.timestamps`
     holds the times), else in file order; equal times keep the file's order, as RecBole sorts. Item tokens that are all integers keep
-    their numbers (renumbered to 1..n where they are not contiguous), other tokens are numbered in sorted order; `item_ids` keeps them."""
+    their numbers (renumbered to 1..n where they are not contiguous), other tokens are numbered in sorted order; `item_ids` keeps them.
+    A `<dataset>.item` file beside it gives each item's text: its other fields in header order, joined by '; ' (what `'+text'` embeds)."""
     path = Path(path)
     rows, n = _recbole_table(_read_text(path), path, dict(user_id=True, item_id=True, timestamp=False))
     if any(not t.strip() for t in rows["item_id"]): raise DataFormatError(path, "empty item id", n[next(i for i, t in enumerate(rows["item_id"]) if not t.strip())])
@@ -521,7 +522,21 @@ def read_recbole(path, name=None) -> SeqDataset:
         seqs, n_items, item_ids = _contiguous(seqs)
         item_ids = item_ids or [str(i) for i in range(1, n_items + 1)]
     else: n_items, item_ids = len(tokens), [str(t) for t in tokens]
-    return SeqDataset(name or str(path), [s.astype(np.int64) for s in seqs], n_items, [str(u) for u in uid], item_ids, timestamps=times)
+    return SeqDataset(name or str(path), [s.astype(np.int64) for s in seqs], n_items, [str(u) for u in uid], item_ids,
+                      item_text=_recbole_item_text(path.with_suffix(".item"), item_ids), timestamps=times)
+
+def _recbole_item_text(path: Path, item_ids: list) -> list | None:
+    "Each item's text from a RecBole `.item` file (its fields but the id, in header order, joined by '; '; '' for an item it lacks), or None without one."
+    if not path.exists(): return None
+    text = _read_text(path)
+    fields = [h.split(":", 1)[0] for h in text.split("\n", 1)[0].rstrip("\r").split("\t")]
+    cols, n = _recbole_table(text, path, {f: f == "item_id" for f in fields})
+    if len(fields) < 2: raise DataFormatError(path, "has no field beside item_id to read as the items' text", 1)
+    by_id = {}
+    for k, i in enumerate(cols["item_id"]):
+        if i in by_id: raise DataFormatError(path, f"item {i!r} is listed twice", n[k])
+        by_id[i] = "; ".join(v for v in (cols[f][k].strip() for f in fields if f != "item_id") if v)
+    return [by_id.get(i, "") for i in item_ids]
 
 # %% ../nbs/00_data.ipynb #1afcb58b
 def _load_s3rec(seq_path, attr_path=None, datamap_path=None, name=None):
