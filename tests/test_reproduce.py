@@ -98,6 +98,10 @@ def test_the_hm4sr_backbone_resolves_its_own_modalities_and_fusion(shared_data, 
     ns = checked(tmp_path / "o", backbone="hm4sr", align_moe="sparse")
     assert ns["cfg"].model == dict(modalities=("id", "text", "image"), fusion="sum", backbone="hm4sr", align_moe="sparse")
     assert checked(tmp_path / "t", dataset="toys", backbone="hm4sr")["cfg"].model["modalities"] == ("id",)  # toys: attributes only
+    timed = checked(tmp_path / "m", dataset="ml-100k", backbone="hm4sr", temporal_moe=True)  # MovieLens-100k has timestamps
+    assert timed["cfg"].model == dict(modalities=("id",), fusion="sum", backbone="hm4sr", align_moe="dense", temporal_moe=True)
+    with pytest.raises(ValueError, match="temporal_moe=True is a part of the hm4sr backbone: add -p backbone hm4sr"):
+        checked(tmp_path / "s", dataset="ml-100k", temporal_moe=True)
 
 
 @pytest.mark.parametrize("params", [dict(seeds=3), dict(seeds="[0"), dict(strategies="hard"), dict(k_sweep="1, 10"),
