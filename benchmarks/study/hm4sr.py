@@ -178,6 +178,7 @@ def main(argv=None):
         todo = sum(not (d / r.name / "metrics.json").exists() for r in runs)
         t0 = time.time()
         run_runs(cfg, runs, workers=a.workers)
+        if f.exists(): params["calls"] = json.loads(f.read_text())["calls"]  # as written now: calls on other folders may run beside this one
         params["calls"].append(dict(command=cmd, folder=name, seeds=list(cfg.seeds), model=cfg.model, stage1=cfg.stage1, dpo=cfg.dpo, sampler=cfg.sampler,
                                     strategies=list(cfg.strategies) if name in MOES else [], runs=len(runs), trained=todo,
                                     wall_s=round(time.time() - t0), workers=a.workers))
