@@ -333,22 +333,25 @@ def test_every_results_folder_is_on_a_study_page():
     assert {p.stem.removeprefix("study_") for p in (ROOT / "nbs").glob("study_*.ipynb")} == set(STUDY_PAGES)
 
 
-def test_hm4sr_tables_recompute_from_committed_per_user_ranks(tmp_path):
-    "results/hm4sr/scientific: dpo.csv, stage1.csv and sasrec.csv follow from the runs' per-user ranks alone (benchmarks/study/hm4sr.py --tables)."
+@pytest.mark.parametrize("dataset", ["scientific", "ml-100k"])
+def test_hm4sr_tables_recompute_from_committed_per_user_ranks(tmp_path, dataset):
+    "results/hm4sr/<dataset>: dpo.csv, stage1.csv and sasrec.csv follow from the runs' per-user ranks alone (benchmarks/study/hm4sr.py --tables)."
     import shutil
-    src = ROOT / "results" / "hm4sr" / "scientific"
-    shutil.copytree(src, tmp_path / "scientific", ignore=shutil.ignore_patterns("*.csv", "*.pt"))
+    src = ROOT / "results" / "hm4sr" / dataset
+    shutil.copytree(src, tmp_path / dataset, ignore=shutil.ignore_patterns("*.csv", "*.pt"))
     p = json.loads((src / "parameters.json").read_text())
     seeds = {c["folder"]: len(c["seeds"]) for c in p["calls"]}
-    assert len(list((tmp_path / "scientific").glob("dense/*-seed*/test_ranks.npz"))) == 5 * seeds["dense"]  # reference + 4 arms
-    assert len(list((tmp_path / "scientific").glob("stage1/*/reference-seed*/test_ranks.npz"))) == sum(n for f, n in seeds.items() if f.startswith("stage1/"))
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "hm4sr.py"), "--tables", str(tmp_path / "scientific")],
+    for moe in ("dense", "sparse"):  # reference + 4 arms a seed
+        assert len(list((tmp_path / dataset).glob(f"{moe}/*-seed*/test_ranks.npz"))) == 5 * seeds[moe], moe
+    assert len(list((tmp_path / dataset).glob("stage1/*/reference-seed*/test_ranks.npz"))) == sum(n for f, n in seeds.items() if f.startswith("stage1/"))
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study" / "hm4sr.py"), "--tables", str(tmp_path / dataset)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     for f in ("dpo.csv", "stage1.csv", "sasrec.csv", "dense/runs.csv", "sparse/runs.csv"):
-        assert (tmp_path / "scientific" / f).read_text() == (src / f).read_text(), f
+        assert (tmp_path / dataset / f).read_text() == (src / f).read_text(), f
     dpo = (src / "dpo.csv").read_text()
     assert "sparse,topk_stochastic,dense reference,ndcg@5" in dpo and "rows of this table (dpo.csv)" in dpo  # the paper's comparison; which rows Holm covers
+    assert "topk_stochastic-beta1.0,continue,ndcg@5" in (src / "sasrec.csv").read_text()  # SASRec beside it
 
 
 @pytest.mark.parametrize("name", ["controls", "regimes", "reproducibility", "objectives", "hm4sr"])
@@ -369,10 +372,13 @@ def test_study_page_answers_follow_from_the_committed_tables(name):
             assert n == 2 * len(json.loads((ROOT / f"results/objectives/{d}/bce/experiment.json").read_text())["objectives"]), d
     elif name == "hm4sr":  # the answer quotes the committed rows: top-K DPO against continue on each MoE, sparse against dense, against stage 1
         import pandas as pd
-        t, text = pd.read_csv(ROOT / "results/hm4sr/scientific/dpo.csv"), "\n".join(ns["out"])
-        for moe, base in (("dense", "continue"), ("sparse", "continue"), ("sparse", "dense topk_stochastic"), ("sparse", "dense reference")):
-            r = t[(t.moe == moe) & (t.arm == "topk_stochastic") & (t.base == base) & (t.metric == "ndcg@5")]
-            assert len(r) == 1 and change_of(r.iloc[0]) in text, (moe, base)
+        text = "\n".join(ns["out"])
+        assert sorted(ns["DATASETS"]) == sorted(p.parent.name for p in (ROOT / "results/hm4sr").glob("*/dpo.csv"))
+        for d in ns["DATASETS"]:
+            t = pd.read_csv(ROOT / f"results/hm4sr/{d}/dpo.csv")
+            for moe, base in (("dense", "continue"), ("sparse", "continue"), ("sparse", "dense topk_stochastic"), ("sparse", "dense reference")):
+                r = t[(t.moe == moe) & (t.arm == "topk_stochastic") & (t.base == base) & (t.metric == "ndcg@5")]
+                assert len(r) == 1 and change_of(r.iloc[0]) in text, (d, moe, base)
     elif name == "regimes":
         assert len(ns["over"]) == 8 and set(ns["bce"].index) == {"scientific", "beauty", "toys"}
     else:
