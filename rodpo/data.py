@@ -499,17 +499,21 @@ def read_movielens(path, name=None) -> SeqDataset:
                       attributes=attrs, n_attributes=len(genres), timestamps=times)
 
 def read_recbole(path, name=None) -> SeqDataset:
-    """A RecBole atomic interaction file (`<dataset>.inter`: one interaction a row, typed header fields in any order) at `path`: one
-    sequence per user (users in sorted order, numeric where all are integers), ordered by `timestamp:float` where the file has that field (then `SeqDataset.timestamps`
-    holds the times), else in file order; equal times keep the file's order, as RecBole sorts. Item tokens that are all integers keep
-    their numbers (renumbered to 1..n where they are not contiguous), other tokens are numbered in sorted order; `item_ids` keeps them.
-    A `<dataset>.item` file beside it gives each item's text: its other fields in header order, joined by '; ' (what `'+text'` embeds)."""
+    """A RecBole atomic interaction file (`<dataset>.inter`: one interaction a row, typed header fields in any order) at `path`:
+    one sequence per user (users in sorted order, numeric where all are integers), ordered by `timestamp:float` where the file
+    has that field (then `SeqDataset.timestamps` holds the times), else in file order; equal times keep the file's order, as
+    RecBole sorts. Item tokens that are all integers keep their numbers (renumbered to 1..n where they are not contiguous),
+    other tokens are numbered in sorted order; `item_ids` keeps them. A `<dataset>.item` file beside it gives each item's
+    text: its other fields in header order, joined by '; ' (what `'+text'` embeds)."""
     path = Path(path)
     rows, n = _recbole_table(_read_text(path), path, dict(user_id=True, item_id=True, timestamp=False))
-    if any(not t.strip() for t in rows["item_id"]): raise DataFormatError(path, "empty item id", n[next(i for i, t in enumerate(rows["item_id"]) if not t.strip())])
+    if (empty := next((k for k, t in enumerate(rows["item_id"]) if not t.strip()), None)) is not None:
+        raise DataFormatError(path, "empty item id", n[empty])
     numeric = all(re.fullmatch(r"[0-9]{1,18}", t) for t in rows["item_id"])
-    tokens, items = (None, np.array(rows["item_id"], dtype=np.int64)) if numeric else np.unique(np.array(rows["item_id"]), return_inverse=True)
-    if not numeric: items = items.reshape(-1).astype(np.int64) + 1
+    if numeric: tokens, items = None, np.array(rows["item_id"], dtype=np.int64)
+    else:
+        tokens, inverse = np.unique(np.array(rows["item_id"]), return_inverse=True)
+        items = inverse.reshape(-1).astype(np.int64) + 1
     ts = _floats(rows["timestamp"], path, n, "timestamp") if "timestamp" in rows else None
     users = np.array(rows["user_id"])
     if all(re.fullmatch(r"[0-9]{1,18}", u) for u in rows["user_id"]): users = users.astype(np.int64)  # integer ids in numeric order
@@ -518,7 +522,8 @@ def read_recbole(path, name=None) -> SeqDataset:
         raise DataFormatError(path, f"{len(short)} user(s), e.g. {short[0]!r}, have fewer than {MIN_SEQ_LEN} interactions; leave-one-out needs "
                               f"{MIN_SEQ_LEN} (filter the data to a k-core first)")
     if numeric:
-        if (items <= 0).any(): raise DataFormatError(path, "item id 0: integer item ids are 1-based (0 is padding); shift them by one", n[int(np.argmin(items))])
+        if (items <= 0).any():
+            raise DataFormatError(path, "item id 0: integer item ids are 1-based (0 is padding); shift them by one", n[int(np.argmin(items))])
         seqs, n_items, item_ids = _contiguous(seqs)
         item_ids = item_ids or [str(i) for i in range(1, n_items + 1)]
     else: n_items, item_ids = len(tokens), [str(t) for t in tokens]
