@@ -194,9 +194,8 @@ class HM4SR(nn.Module):
         if cfg.id_cl_weight > 0 and "id" in self.modalities:
             has = self._some(valid[:, :-1] & valid[:, 1:])  # a position's target is the next input item: every target but a row's last
             if len(has) > 1:
-                tgt = items[:, 1:].reshape(-1)[has]
-                terms["id_cl"] = cfg.id_cl_weight * id_contrastive(states["id"][:, :-1].reshape(len(items) * (items.shape[1] - 1), -1)[has],
-                                                                   rows(self.tables["id"](), tgt), tgt)
+                tgt = items[:, 1:].flatten()[has]
+                terms["id_cl"] = cfg.id_cl_weight * id_contrastive(states["id"][:, :-1].flatten(0, 1)[has], rows(self.tables["id"](), tgt), tgt)
         if self.category is not None:
             cat = torch.cat([e[valid] for e in emb], -1)
             terms["category"] = cfg.category_weight * category_loss(self.category(cat), self.attr_ids[items[valid]])
@@ -206,8 +205,7 @@ class HM4SR(nn.Module):
             for i, m in enumerate(self.modalities):
                 if m not in self.placeholders: continue
                 again = encode(m, torch.where(swap[..., None], self.placeholders[m].to(emb[i].dtype), emb[i]))
-                flat = lambda s: s.reshape(valid.numel(), -1)[some]
-                terms[f"placeholder_{m}"] = cfg.placeholder_weight * placeholder_contrastive(flat(again), flat(states[m]))
+                terms[f"placeholder_{m}"] = cfg.placeholder_weight * placeholder_contrastive(again.flatten(0, 1)[some], states[m].flatten(0, 1)[some])
         self.auxiliary.terms = {k: float(v.detach()) for k, v in terms.items()}
         if terms: self.auxiliary.aux_loss = sum(terms.values())
 
